@@ -1,0 +1,46 @@
+// Shared by render and submit: every check happens here, before anything is written.
+import { InputError } from '../errors';
+import { buildContext, RenderOptions } from '../render/context';
+import { renderScript } from '../render/render';
+import { loadSite } from '../site/load';
+import type { Site } from '../site/schema';
+import { loadSpecFile } from '../spec/load';
+import { Job, resolveJob } from '../spec/resolve';
+import { readToken, TokenOptions } from '../token';
+
+export interface PrepareOptions extends TokenOptions {
+  /** Site config file (else $TRE_JOB_SITE, else built-in). */
+  site?: string;
+  session?: string;
+}
+
+export interface Prepared {
+  site: Site;
+  job: Job;
+  token: string | undefined;
+  script: string;
+}
+
+/** Validate spec, site and token and render the script for `jobDir`, all in memory. */
+export function prepare(
+  specFile: string,
+  options: PrepareOptions,
+  jobDir: string | undefined,
+  needToken: boolean,
+  site: Site = loadSite(options.site),
+): Prepared {
+  const job = resolveJob(loadSpecFile(specFile), site);
+  const token = readToken(options);
+  if (token !== undefined && job.registryUsername === undefined) {
+    throw new InputError('registry.username', 'required when a registry token is given');
+  }
+  if (needToken && token === undefined && job.registryUsername !== undefined) {
+    throw new InputError('token', 'registry.username is set but no token was given (use --token-file, --token-stdin or TRE_JOB_REGISTRY_TOKEN)');
+  }
+  const renderOptions: RenderOptions = {
+    ...(jobDir !== undefined ? { jobDir } : {}),
+    ...(options.session !== undefined ? { session: options.session } : {}),
+  };
+  const script = renderScript(buildContext(job, site, renderOptions));
+  return { site, job, token, script };
+}

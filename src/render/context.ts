@@ -1,0 +1,92 @@
+// Everything the templates need, computed here so that templates hold no logic.
+import { InputError } from '../errors';
+import type { Site } from '../site/schema';
+import type { Job } from '../spec/resolve';
+import type { EnvVar } from '../spec/load';
+import { VERSION } from '../version';
+
+export interface RenderOptions {
+  /** Absolute job directory (output.log, credentials). Absent: the directory sbatch runs in. */
+  jobDir?: string;
+  /** OOD session id: names the container NAME-SESSION instead of NAME-JOBID. */
+  session?: string;
+}
+
+export interface ScriptContext {
+  version: string;
+  /** `#SBATCH` options, each one token. */
+  directives: string[];
+  jobDir: string | null;
+  runtimeCommand: string;
+  pullRef: string;
+  imageUri: string;
+  registryHost: string;
+  insecureRegistry: boolean;
+  registryUsername: string | null;
+  containerName: string | null;
+  containerBaseName: string;
+  session: string | null;
+  safeData: null | { root: string; groupPrefix: string; required: boolean; mount: string | null };
+  gpu: boolean;
+  env: EnvVar[];
+  /** `NAME=value` as written (podman --env). */
+  envPairs: string[];
+  args: string[];
+  runnerArgs: string[];
+  sifName: string;
+  reuseSif: boolean;
+  /** The runtime's partials, by section: a new runtime is one enum value plus these files. */
+  partials: { cleanup: string; pull: string; exec: string };
+}
+
+const SAFE_PATH = /^\/[A-Za-z0-9._/+@-]*$/;
+const SESSION = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+
+export function buildContext(job: Job, site: Site, options: RenderOptions = {}): ScriptContext {
+  const { jobDir, session } = options;
+  if (jobDir !== undefined && !SAFE_PATH.test(jobDir)) {
+    throw new InputError('--job-dir', `must be an absolute path of letters, digits and . _ / + @ - (got ${JSON.stringify(jobDir)})`);
+  }
+  if (session !== undefined && !SESSION.test(session)) throw new InputError('session', 'must be letters, digits, _ . - only');
+  const directives = [
+    `--job-name=${job.jobName}`,
+    `--output=${jobDir ? `${jobDir}/` : ''}output.log`,
+    `--time=${job.time}`,
+    `--signal=B:USR1@${site.signalGraceSeconds}`,
+    ...(job.cpus !== undefined ? [`--cpus-per-task=${job.cpus}`] : []),
+    ...(job.memoryGiB !== undefined ? [`--mem=${job.memoryGiB}G`] : []),
+    ...(job.partition !== undefined ? [`--partition=${job.partition}`] : []),
+    ...(job.gpu && site.gpuGres ? [`--gres=${site.gpuGres}`] : []),
+  ];
+  return {
+    version: VERSION,
+    directives,
+    jobDir: jobDir ?? null,
+    runtimeCommand: job.runtime === 'podman' ? site.podman : site.apptainer,
+    pullRef: job.pullRef,
+    imageUri: `docker://${job.pullRef}`,
+    registryHost: job.registryHost,
+    insecureRegistry: job.insecureRegistry,
+    registryUsername: job.registryUsername ?? null,
+    containerName: job.containerName ?? null,
+    containerBaseName: job.image.name,
+    session: session ?? null,
+    safeData:
+      job.safeData === 'none'
+        ? null
+        : {
+            root: site.safeDataRoot,
+            groupPrefix: site.projectGroupPrefix,
+            required: job.safeData === 'required',
+            mount: job.safeDataMount === 'same' ? null : job.safeDataMount,
+          },
+    gpu: job.gpu,
+    env: job.env,
+    envPairs: job.env.map(({ name, value }) => `${name}=${value}`),
+    args: job.args,
+    runnerArgs: job.runnerArgs,
+    sifName: `${job.jobName}.sif`,
+    reuseSif: job.reuseSif,
+    partials: { cleanup: `cleanup-${job.runtime}`, pull: `pull-${job.runtime}`, exec: `exec-${job.runtime}` },
+  };
+}

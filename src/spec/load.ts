@@ -1,0 +1,44 @@
+// Spec pipeline: read (YAML/JSON) -> schema -> resolve against the site (spec/resolve.ts).
+import { InputError, inputErrorFromIssues } from '../errors';
+import { readYamlFile } from '../readfile';
+import { ENV_NAME, JobSpec, jobSpecSchema } from './schema';
+
+/** Read and schema-check a spec file. */
+export function loadSpecFile(file: string): JobSpec {
+  return parseSpec(readYamlFile(file, 'spec'));
+}
+
+/** Schema-check a spec value (already parsed from YAML/JSON, or built from OOD form values). */
+export function parseSpec(value: unknown): JobSpec {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new InputError('spec', 'must be a mapping with at least an image');
+  }
+  const result = jobSpecSchema.safeParse(value);
+  if (!result.success) throw inputErrorFromIssues(result.error.issues, 'spec');
+  return result.data;
+}
+
+export interface EnvVar {
+  name: string;
+  /** As written: ${VAR}/$VAR expand on the back-end, \$ is a literal $. */
+  value: string;
+}
+
+/** Both env forms (map, or NAME=value lines) as one ordered list; names are checked here. */
+export function normalizeEnv(env: JobSpec['env']): EnvVar[] {
+  if (env === undefined) return [];
+  const pairs: [string, string, string][] = Array.isArray(env)
+    ? env.map((line, index) => {
+        const eq = line.indexOf('=');
+        if (eq < 0) throw new InputError(`env.${index}`, `expected NAME=value, got "${line.split('\n')[0]}"`);
+        return [`env.${index}`, line.slice(0, eq), line.slice(eq + 1)];
+      })
+    : Object.entries(env).map(([name, value]) => [`env.${name}`, name, String(value)]);
+  const seen = new Set<string>();
+  return pairs.map(([field, name, value]) => {
+    if (!ENV_NAME.test(name)) throw new InputError(field, `"${name}" is not a valid variable name (letters, digits, _; not starting with a digit)`);
+    if (seen.has(name)) throw new InputError(field, `${name} is set twice`);
+    seen.add(name);
+    return { name, value };
+  });
+}

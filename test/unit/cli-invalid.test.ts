@@ -1,0 +1,87 @@
+// Bad input: exit 2, one line `tre-job: FIELD: problem`, and nothing written.
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { runCliUnchecked, tempDir, writeYaml } from '../helpers';
+
+const GOOD = { image: 'ghcr.io/mikej888/hello-tre:1.0', registry: { username: 'alice' } };
+
+interface Case {
+  name: string;
+  spec?: unknown;
+  site?: unknown;
+  /** Replaces the default token flags. */
+  tokenArgs?: string[];
+  extraArgs?: string[];
+  error: string;
+}
+
+const cases: Case[] = [
+  { name: 'unknown key', spec: { ...GOOD, colour: 'red' }, error: 'colour: unknown key' },
+  { name: 'unknown key in registry (no password in a spec)', spec: { ...GOOD, registry: { username: 'a', password: 'x' } }, error: 'registry.password: unknown key' },
+  { name: 'missing image', spec: { registry: { username: 'alice' } }, error: 'image: Invalid input: expected string, received undefined' },
+  { name: 'empty image', spec: { ...GOOD, image: '' }, error: 'image: must not be empty' },
+  { name: 'space in image', spec: { ...GOOD, image: 'ghcr.io/a/b:1 --privileged' }, error: 'image: must not contain spaces or newlines' },
+  { name: 'newline in image', spec: { ...GOOD, image: 'ghcr.io/a/b:1\nid' }, error: 'image: must not contain a newline' },
+  { name: 'bad tag', spec: { ...GOOD, image: 'ghcr.io/a/b:-x' }, error: 'image: tag "-x" is not a valid tag' },
+  { name: 'upper-case path', spec: { ...GOOD, image: 'ghcr.io/Alice/b:1' }, error: 'image: path part "Alice" is not valid' },
+  { name: 'bad digest', spec: { ...GOOD, image: 'ghcr.io/a/b@sha256:xyz' }, error: 'image: digest "sha256:xyz" is not sha256:<64 hex digits>' },
+  { name: 'registry not allowed', spec: { ...GOOD, image: 'docker.io/library/ubuntu:22.04' }, error: 'image: registry docker.io is not allowed here (allowed: ghcr.io, git.ecdf.ed.ac.uk)' },
+  { name: 'short name means Docker Hub', spec: { ...GOOD, image: 'ubuntu:22.04' }, error: 'image: registry docker.io is not allowed here' },
+  { name: 'unknown runtime', spec: { ...GOOD, runtime: 'docker' }, error: 'runtime: Invalid option: expected one of "podman"|"apptainer"' },
+  { name: 'time over the cap', spec: { ...GOOD, time: '07:00:00' }, error: 'time: 07:00:00 is over the site maximum 06:00:00' },
+  { name: 'time not HH:MM:SS', spec: { ...GOOD, time: '6h' }, error: 'time: must be HH:MM:SS' },
+  { name: 'zero time', spec: { ...GOOD, time: '00:00:00' }, error: 'time: must be more than 00:00:00' },
+  { name: 'newline in container name', spec: { ...GOOD, name: 'a\nb' }, error: 'name: must not contain a newline' },
+  { name: 'space in container name', spec: { ...GOOD, name: 'a b' }, error: 'name: must start with a letter or digit' },
+  { name: 'NUL byte in an argument', spec: { ...GOOD, args: ['ok', 'a\0b'] }, error: 'args.1: must not contain a NUL byte' },
+  { name: 'NUL byte in an env value', spec: { ...GOOD, env: { A: 'a\0b' } }, error: 'env.A: must not contain a NUL byte' },
+  { name: 'bad env name in a map', spec: { ...GOOD, env: { '1BAD': 'x' } }, error: 'env.1BAD: "1BAD" is not a valid variable name' },
+  { name: 'env line without =', spec: { ...GOOD, env: ['JUSTANAME'] }, error: 'env.0: expected NAME=value, got "JUSTANAME"' },
+  { name: 'env name with a dash', spec: { ...GOOD, env: ['OK=1', 'MY-VAR=x'] }, error: 'env.1: "MY-VAR" is not a valid variable name' },
+  { name: 'env name set twice', spec: { ...GOOD, env: ['A=1', 'A=2'] }, error: 'env.1: A is set twice' },
+  { name: 'negative cpus', spec: { ...GOOD, cpus: -1 }, error: 'cpus: Too small: expected number to be >=1' },
+  { name: 'fractional cpus', spec: { ...GOOD, cpus: 1.5 }, error: 'cpus: Invalid input: expected int, received number' },
+  { name: 'cpus as text', spec: { ...GOOD, cpus: 'two' }, error: 'cpus: Invalid input: expected number, received string' },
+  { name: 'zero memory', spec: { ...GOOD, memoryGiB: 0 }, error: 'memoryGiB: Too small: expected number to be >=1' },
+  { name: 'header injection in partition', spec: { ...GOOD, partition: 'debug\n#SBATCH --uid=0' }, error: 'partition: must not contain a newline' },
+  { name: 'GPU where the site has none', spec: { ...GOOD, gpu: true }, error: 'gpu: this site has no GPUs' },
+  { name: 'reuseSif with podman', spec: { ...GOOD, reuseSif: true }, error: 'reuseSif: only applies to runtime apptainer' },
+  { name: 'container name with apptainer', spec: { ...GOOD, runtime: 'apptainer', name: 'x' }, error: 'name: only applies to runtime podman' },
+  { name: 'unknown safeData mode', spec: { ...GOOD, safeData: 'maybe' }, error: 'safeData: Invalid option: expected one of "auto"|"required"|"none"' },
+  { name: 'relative safeDataMount', spec: { ...GOOD, safeDataMount: 'data' }, error: "safeDataMount: must be 'same' or an absolute path without ':' or ','" },
+  { name: 'space in registry username', spec: { ...GOOD, registry: { username: 'a b' } }, error: 'registry.username: must be letters, digits and . _ @ + - only' },
+  { name: 'spec is a list', spec: '- image: x\n', error: 'spec: must be a mapping with at least an image' },
+  { name: 'spec is not YAML', spec: 'image: [unclosed\n', error: 'spec: ' },
+  { name: 'site: unknown key', spec: GOOD, site: { colour: 'red' }, error: 'site.colour: unknown key' },
+  { name: 'site: insecure non-loopback registry', spec: GOOD, site: { registries: [{ host: 'ghcr.io', insecure: true }] }, error: 'site.registries.0.insecure: only allowed for a loopback registry, not ghcr.io' },
+  { name: 'site: bad maxTime', spec: GOOD, site: { maxTime: '6 hours' }, error: 'site.maxTime: must be HH:MM:SS' },
+  { name: 'site: no registries', spec: GOOD, site: { registries: [] }, error: 'site.registries: Too small: expected array to have >=1 items' },
+  { name: 'username but no token', spec: GOOD, tokenArgs: [], error: 'token: registry.username is set but no token was given' },
+  { name: 'token but no username', spec: { image: GOOD.image }, error: 'registry.username: required when a registry token is given' },
+  { name: 'token file missing', spec: GOOD, tokenArgs: ['--token-file', '/nonexistent/token'], error: '--token-file: cannot read /nonexistent/token: ENOENT' },
+  { name: 'token as a flag value is refused', spec: GOOD, tokenArgs: ['--token', 'secret'], error: "unknown option '--token'" },
+  { name: 'unknown flag', spec: GOOD, extraArgs: ['--frobnicate'], error: "unknown option '--frobnicate'" },
+];
+
+describe('bad input', () => {
+  it('has at least 40 cases', () => expect(cases.length).toBeGreaterThanOrEqual(40));
+
+  it.each(cases.map((c) => [c.name, c] as const))('%s: exit 2, one line naming the field, nothing written', (_name, c) => {
+    const dir = tempDir();
+    try {
+      const specFile = writeYaml(dir.path, 'spec.yaml', c.spec);
+      const tokenFile = join(dir.path, 'token');
+      writeFileSync(tokenFile, 'tok-123\n');
+      const site = c.site !== undefined ? ['--site', writeYaml(dir.path, 'site.yaml', c.site)] : [];
+      const out = join(dir.path, 'out');
+      const result = runCliUnchecked(['render', specFile, '--job-dir', out, ...site, ...(c.tokenArgs ?? ['--token-file', tokenFile]), ...(c.extraArgs ?? [])]);
+      expect(result.status).toBe(2);
+      expect(result.stdout).toBe('');
+      expect(result.stderr).toMatch(/^tre-job: [^\n]+\n$/);
+      expect(result.stderr).toContain(`tre-job: ${c.error}`);
+      expect(existsSync(out)).toBe(false);
+    } finally {
+      dir.remove();
+    }
+  });
+});

@@ -1,0 +1,342 @@
+// The rendered scripts, run by bash with recording shims for podman and apptainer on PATH
+// (test/fixtures/bin). Real Podman and Slurm are in test/e2e; Apptainer is only ever shimmed.
+import { ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { listDir, readNul, runCli, SHIM_BIN, tempDir, writeYaml } from '../helpers';
+import { HOSTILE } from './quote.test';
+
+const TOKEN = 'tok-Secret-0123456789';
+const MY_GROUP = execFileSync('id', ['-gn'], { encoding: 'utf8' }).trim();
+
+interface Fixture {
+  root: string;
+  home: string;
+  jobDir: string;
+  log: string;
+  safeDataRoot: string;
+  remove: () => void;
+}
+
+function fixture(): Fixture {
+  const dir = tempDir();
+  const f = {
+    root: dir.path,
+    home: join(dir.path, 'home'),
+    jobDir: join(dir.path, 'job'),
+    log: join(dir.path, 'log'),
+    safeDataRoot: join(dir.path, 'safe_data'),
+    remove: dir.remove,
+  };
+  for (const d of [f.home, f.log, f.safeDataRoot]) mkdirSync(d);
+  return f;
+}
+
+const SITE = (f: Fixture) => ({
+  registries: [{ host: '127.0.0.1:5000', insecure: true }, { host: 'ghcr.io' }],
+  safeDataRoot: f.safeDataRoot,
+  projectGroupPrefix: 'tre',
+  gpuGres: 'gpu:1',
+  signalGraceSeconds: 30,
+});
+
+/** Render `spec` into f.jobDir with a token, return the script path. */
+function render(f: Fixture, spec: Record<string, unknown>): string {
+  const specFile = writeYaml(f.root, 'spec.yaml', { image: '127.0.0.1:5000/tre/probe:1.0', registry: { username: 'treuser' }, ...spec });
+  const siteFile = writeYaml(f.root, 'site.yaml', SITE(f));
+  const tokenFile = join(f.root, 'token');
+  writeFileSync(tokenFile, `${TOKEN}\n`);
+  return runCli(['render', specFile, '--site', siteFile, '--job-dir', f.jobDir, '--token-file', tokenFile]).stdout.trim();
+}
+
+function start(f: Fixture, script: string, env: Record<string, string> = {}): ChildProcess {
+  return spawn('bash', [script], {
+    cwd: f.jobDir,
+    env: { PATH: `${SHIM_BIN}:/usr/bin:/bin`, HOME: f.home, USER: 'alice', SLURM_JOB_ID: '42', SHIM_LOG: f.log, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+}
+
+interface Ended {
+  status: number | null;
+  output: string;
+}
+
+function ended(child: ChildProcess): Promise<Ended> {
+  let output = '';
+  child.stdout?.on('data', (d) => (output += d));
+  child.stderr?.on('data', (d) => (output += d));
+  return new Promise((resolve) => child.on('close', (status) => resolve({ status, output })));
+}
+
+async function runScript(f: Fixture, script: string, env: Record<string, string> = {}): Promise<Ended> {
+  return ended(start(f, script, env));
+}
+
+async function until(check: () => boolean, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** The recorded call of `name` whose first argument is `sub` (e.g. podman run). */
+function call(f: Fixture, name: string, sub: string): { argv: string[]; env: string[]; stdin: string | null } {
+  const file = readdirSync(f.log).find((x) => x.endsWith(`-${name}.argv`) && readNul(join(f.log, x))[0] === sub);
+  if (!file) throw new Error(`no ${name} ${sub} call; calls: ${calls(f).join(' | ')}`);
+  const base = join(f.log, file.replace(/\.argv$/, ''));
+  return { argv: readNul(`${base}.argv`), env: readNul(`${base}.env`), stdin: existsSync(`${base}.stdin`) ? readFileSync(`${base}.stdin`, 'utf8') : null };
+}
+
+function calls(f: Fixture): string[] {
+  return existsSync(join(f.log, 'calls')) ? readFileSync(join(f.log, 'calls'), 'utf8').trim().split('\n') : [];
+}
+
+function everyRecordedByte(f: Fixture, kinds: string[]): string {
+  return readdirSync(f.log)
+    .filter((x) => kinds.some((k) => x.endsWith(k)))
+    .map((x) => readFileSync(join(f.log, x), 'utf8'))
+    .join('\n');
+}
+
+const outputs = (f: Fixture) => listDir(f.home).filter((x) => x.startsWith('outputs-'));
+const scratches = (f: Fixture) => listDir(f.home).filter((x) => x.startsWith('scratch-'));
+
+let f: Fixture;
+beforeEach(() => (f = fixture()));
+afterEach(() => f.remove());
+
+describe('podman job script', () => {
+  it('logs in from the credentials file, pulls, runs with the safe-haven mounts, and cleans up', async () => {
+    mkdirSync(join(f.safeDataRoot, MY_GROUP));
+    const script = render(f, { env: { GREETING: 'hello ${USER}', HOME_SEEN: '$HOME/x' }, args: ['-n', '${USER}'] });
+    const result = await runScript(f, script);
+    expect(result.status).toBe(0);
+
+    const login = call(f, 'podman', 'login');
+    expect(login.argv).toEqual(['login', '--authfile', join(f.jobDir, 'auth-42.json'), '--username', 'treuser', '--password-stdin', '--tls-verify=false', '127.0.0.1:5000']);
+    expect(login.stdin).toBe(TOKEN);
+    expect(call(f, 'podman', 'pull').argv).toEqual(['pull', '--quiet', '--authfile', join(f.jobDir, 'auth-42.json'), '--tls-verify=false', '127.0.0.1:5000/tre/probe:1.0']);
+
+    const [number] = outputs(f).map((x) => x.slice('outputs-'.length));
+    expect(number).toMatch(/^[0-9]{7}$/);
+    const safe = join(f.safeDataRoot, MY_GROUP);
+    expect(call(f, 'podman', 'run').argv).toEqual([
+      'run', '--rm', '--init', '--pull=never', '--network=none', '--group-add', 'keep-groups',
+      '--name', 'probe-42',
+      '--volume', `${f.home}/outputs-${number}:/safe_outputs`,
+      '--volume', `${f.home}/scratch-${number}:/scratch`,
+      '--volume', `${safe}:${safe}`,
+      '--env', 'GREETING=hello alice',
+      '--env', `HOME_SEEN=${f.home}/x`,
+      '127.0.0.1:5000/tre/probe:1.0',
+      '-n', 'alice',
+    ]);
+    // The group-owned project dir needs crun's keep-groups, so the script asked podman.
+    expect(calls(f)).toContain('podman info scratch=present');
+    expect(readFileSync(join(f.home, `outputs-${number}`, 'from-container'), 'utf8')).toBe('done\n');
+    expect(scratches(f)).toEqual([]);
+    expect(listDir(f.jobDir)).toEqual(['job.sh']); // credentials and auth file are gone
+    expect(result.output).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d tre-job INFO: Job 42 started on /m);
+    expect(result.output).toContain('Container probe-42 is now running. Please wait until the container completes.');
+  });
+
+  it('never puts the token in the script, in any argv or in any environment', async () => {
+    const script = render(f, {});
+    expect(readFileSync(script, 'utf8')).not.toContain(TOKEN);
+    expect((await runScript(f, script)).status).toBe(0);
+    expect(everyRecordedByte(f, ['.argv', '.env'])).not.toContain(TOKEN);
+  });
+
+  it.each([0, 3, 125])('exits with the container exit status %i', async (code) => {
+    const result = await runScript(f, render(f, {}), { SHIM_RUN_EXIT: String(code) });
+    expect(result.status).toBe(code);
+    expect(result.output).toContain(`Container exited with status ${code}`);
+    expect(scratches(f)).toEqual([]);
+    expect(outputs(f)).toHaveLength(1);
+  });
+
+  it('gives hostile strings to the container byte-exact and runs none of them', async () => {
+    const pwned = join(f.root, 'pwned');
+    const hostile = [...HOSTILE, `$(touch ${pwned})`, `\`touch ${pwned}\``, `; touch ${pwned}`];
+    const env = Object.fromEntries(hostile.map((value, i) => [`V${i}`, value]));
+    const result = await runScript(f, render(f, { env, args: hostile }));
+    expect(result.status).toBe(0);
+    const run = call(f, 'podman', 'run');
+    const image = run.argv.indexOf('127.0.0.1:5000/tre/probe:1.0');
+    // ${...} forms that are not a plain ${NAME} stay literal; \\$ is an escaped $.
+    const expected = hostile.map((s) => s.replace(/\\\$/g, '$'));
+    expect(run.argv.slice(image + 1)).toEqual(expected);
+    const envArgs = run.argv.filter((_, i) => run.argv[i - 1] === '--env');
+    expect(envArgs).toEqual(expected.map((value, i) => `V${i}=${value}`));
+    expect(existsSync(pwned)).toBe(false);
+  });
+
+  it.each([
+    ['TERM', 143, 'Job cancelled (SIGTERM)'],
+    ['USR1', 124, 'Job is about to reach its time limit (SIGUSR1)'],
+    ['INT', 130, 'Job interrupted (SIGINT)'],
+  ] as const)('on SIG%s: removes scratch first, then kills and removes the container, keeps outputs, exits %i', async (signal, code, message) => {
+    const child = start(f, render(f, {}), { SHIM_RUN_SLEEP: '30' });
+    const done = ended(child);
+    await until(() => existsSync(join(f.log, 'running')));
+    child.kill(`SIG${signal}`);
+    const result = await done;
+    expect(result.status).toBe(code);
+    expect(result.output).toContain(message);
+    const after = calls(f).slice(calls(f).findIndex((c) => c.startsWith('podman run')) + 1);
+    expect(after).toEqual(['podman kill scratch=none', 'podman rm scratch=none']);
+    expect(call(f, 'podman', 'kill').argv).toEqual(['kill', '--signal', 'KILL', 'probe-42']);
+    expect(call(f, 'podman', 'rm').argv).toEqual(['rm', '--force', '--time', '0', '--ignore', 'probe-42']);
+    expect(scratches(f)).toEqual([]);
+    expect(outputs(f)).toHaveLength(1);
+    expect(listDir(f.jobDir)).toEqual(['job.sh']);
+  });
+
+  it('fails clearly when the pull fails, and cleans up', async () => {
+    const result = await runScript(f, render(f, {}), { SHIM_PULL_EXIT: '125' });
+    expect(result.status).toBe(1);
+    expect(result.output).toContain('ERROR: Cannot pull 127.0.0.1:5000/tre/probe:1.0: check the image URL');
+    expect(calls(f).some((c) => c.startsWith('podman run'))).toBe(false);
+    expect(scratches(f)).toEqual([]);
+    expect(listDir(f.jobDir)).toEqual(['job.sh']);
+  });
+
+  it('fails clearly when the login is refused, and deletes the credentials', async () => {
+    const result = await runScript(f, render(f, {}), { SHIM_LOGIN_EXIT: '1' });
+    expect(result.status).toBe(1);
+    expect(result.output).toContain('ERROR: Cannot log in to 127.0.0.1:5000 as treuser: check the registry username and access token');
+    expect(listDir(f.jobDir)).toEqual(['job.sh']);
+  });
+
+  it('refuses to start when a container with the given name already exists', async () => {
+    const result = await runScript(f, render(f, { name: 'analysis' }), { SHIM_CONTAINER_EXISTS: '1' });
+    expect(result.status).toBe(1);
+    expect(result.output).toContain('ERROR: A container named analysis already exists');
+    expect(calls(f).some((c) => c.startsWith('podman run'))).toBe(false);
+  });
+
+  it('refuses a group project directory when podman runs runc (it would drop the groups)', async () => {
+    mkdirSync(join(f.safeDataRoot, MY_GROUP));
+    const result = await runScript(f, render(f, {}), { SHIM_OCI_RUNTIME: 'runc' });
+    expect(result.status).toBe(1);
+    expect(result.output).toContain("ERROR: Podman's OCI runtime here is runc, which drops your groups");
+  });
+
+  it('prefers $HOME/safe_data over a project directory, and mounts it where asked', async () => {
+    mkdirSync(join(f.safeDataRoot, MY_GROUP));
+    mkdirSync(join(f.home, 'safe_data'));
+    const result = await runScript(f, render(f, { safeDataMount: '/safe_data' }));
+    expect(result.status).toBe(0);
+    expect(call(f, 'podman', 'run').argv).toContain(`${f.home}/safe_data:/safe_data`);
+    expect(calls(f).some((c) => c.startsWith('podman info'))).toBe(false);
+  });
+
+  it('warns (auto) or fails (required) when no project directory matches', async () => {
+    const auto = await runScript(f, render(f, {}));
+    expect(auto.status).toBe(0);
+    expect(auto.output).toContain("WARNING: Cannot find a project directory corresponding to any of the user's groups");
+    const required = await runScript(f, render(f, { safeData: 'required' }));
+    expect(required.status).toBe(1);
+    expect(required.output).toMatch(/tre-job ERROR: Cannot find a project directory corresponding to any of the user's groups\n/);
+  });
+
+  it('mounts no safe data with safeData: none', async () => {
+    mkdirSync(join(f.safeDataRoot, MY_GROUP));
+    expect((await runScript(f, render(f, { safeData: 'none' }))).status).toBe(0);
+    expect(call(f, 'podman', 'run').argv.filter((a) => a.includes(f.safeDataRoot))).toEqual([]);
+  });
+
+  it('asks Slurm for a GPU and passes the devices', async () => {
+    const script = render(f, { gpu: true, cpus: 4, memoryGiB: 8, partition: 'gpu', time: '01:00:00' });
+    const header = readFileSync(script, 'utf8').split('\n').filter((l) => l.startsWith('#SBATCH'));
+    expect(header).toEqual([
+      '#SBATCH --job-name=probe:1.0',
+      `#SBATCH --output=${f.jobDir}/output.log`,
+      '#SBATCH --time=01:00:00',
+      '#SBATCH --signal=B:USR1@30',
+      '#SBATCH --cpus-per-task=4',
+      '#SBATCH --mem=8G',
+      '#SBATCH --partition=gpu',
+      '#SBATCH --gres=gpu:1',
+    ]);
+    expect((await runScript(f, script)).status).toBe(0);
+    expect(call(f, 'podman', 'run').argv).toContain('nvidia.com/gpu=all');
+  });
+});
+
+describe('apptainer job script', () => {
+  const APPTAINER = { runtime: 'apptainer' };
+
+  it('pulls to $HOME/NAME:TAG.sif with the token in the pull environment only, and runs with --no-eval', async () => {
+    mkdirSync(join(f.safeDataRoot, MY_GROUP));
+    const script = render(f, { ...APPTAINER, env: { A: 'x y', B: '${USER}', C: '$(id)' }, args: ['a b', '$(id)'], runnerArgs: ['--bind', '${HOME}/in:/in'] });
+    const result = await runScript(f, script);
+    expect(result.status).toBe(0);
+    const sif = `${f.home}/probe:1.0.sif`;
+    const pull = call(f, 'apptainer', 'pull');
+    expect(pull.argv).toEqual(['pull', '--force', '--no-https', sif, 'docker://127.0.0.1:5000/tre/probe:1.0']);
+    expect(pull.env).toContain(`APPTAINER_DOCKER_PASSWORD=${TOKEN}`);
+    expect(pull.env).toContain('APPTAINER_DOCKER_USERNAME=treuser');
+    const run = call(f, 'apptainer', 'run');
+    const [number] = outputs(f).map((x) => x.slice('outputs-'.length));
+    const safe = join(f.safeDataRoot, MY_GROUP);
+    expect(run.argv).toEqual([
+      'run', '--no-eval',
+      '--bind', `${f.home}/outputs-${number}:/safe_outputs`,
+      '--bind', `${f.home}/scratch-${number}:/scratch`,
+      '--bind', `${safe}:${safe}`,
+      '--bind', `${f.home}/in:/in`,
+      sif, 'a b', '$(id)',
+    ]);
+    expect(run.env).toEqual(expect.arrayContaining(['APPTAINERENV_A=x y', 'APPTAINERENV_B=alice', 'APPTAINERENV_C=$(id)']));
+    expect(run.env.join('\n')).not.toContain(TOKEN);
+    expect(run.argv.join('\n')).not.toContain(TOKEN);
+    expect(scratches(f)).toEqual([]);
+    expect(listDir(f.jobDir)).toEqual(['job.sh']);
+  });
+
+  it('reuses an existing SIF with reuseSif, and pulls again (--force) without it', async () => {
+    writeFileSync(join(f.home, 'probe:1.0.sif'), 'old');
+    expect((await runScript(f, render(f, { ...APPTAINER, reuseSif: true }))).status).toBe(0);
+    expect(calls(f).some((c) => c.startsWith('apptainer pull'))).toBe(false);
+    expect(listDir(f.jobDir)).toEqual(['job.sh']);
+    expect((await runScript(f, render(f, { ...APPTAINER }))).status).toBe(0);
+    expect(call(f, 'apptainer', 'pull').argv[1]).toBe('--force');
+  });
+
+  it('on SIGTERM removes scratch, stops apptainer and exits 143', async () => {
+    const child = start(f, render(f, APPTAINER), { SHIM_RUN_SLEEP: '30' });
+    const done = ended(child);
+    await until(() => existsSync(join(f.log, 'running')));
+    const runPid = Number(readFileSync(join(f.log, 'run.pid'), 'utf8'));
+    child.kill('SIGTERM');
+    const result = await done;
+    expect(result.status).toBe(143);
+    expect(scratches(f)).toEqual([]);
+    expect(outputs(f)).toHaveLength(1);
+    expect(() => process.kill(runPid, 0)).toThrow();
+  });
+
+  it.each([0, 7])('exits with the container exit status %i', async (code) => {
+    expect((await runScript(f, render(f, APPTAINER), { SHIM_RUN_EXIT: String(code) })).status).toBe(code);
+  });
+});
+
+describe('a script rendered to stdout', () => {
+  it('uses the directory sbatch ran in as its job directory', async () => {
+    const specFile = writeYaml(f.root, 'spec.yaml', { image: '127.0.0.1:5000/tre/probe:1.0', registry: { username: 'treuser' } });
+    const siteFile = writeYaml(f.root, 'site.yaml', SITE(f));
+    const script = runCli(['render', specFile, '--site', siteFile]).stdout;
+    expect(script).toContain('#SBATCH --output=output.log\n');
+    mkdirSync(f.jobDir);
+    writeFileSync(join(f.jobDir, 'job.sh'), script);
+    writeFileSync(join(f.jobDir, 'credentials'), TOKEN, { mode: 0o600 });
+    const result = await runScript(f, join(f.jobDir, 'job.sh'), { SLURM_SUBMIT_DIR: f.jobDir });
+    expect(result.status).toBe(0);
+    expect(call(f, 'podman', 'login').stdin).toBe(TOKEN);
+    expect(listDir(f.jobDir)).toEqual(['job.sh']);
+  });
+});

@@ -1,0 +1,37 @@
+// Every rendered variant passes shellcheck and bash -n.
+import { spawnSync } from 'node:child_process';
+import { runCli, tempDir, writeYaml } from '../helpers';
+
+const base = { image: '127.0.0.1:5000/tre/probe:1.0', env: { A: 'x ${USER}', B: "'$(id)'" }, args: ['${HOME}/x', '`id`'], runnerArgs: ['--bind', '${HOME}/in:/in'] };
+const variants: [string, Record<string, unknown>][] = [];
+for (const runtime of ['podman', 'apptainer']) {
+  for (const gpu of [false, true]) {
+    for (const safeData of ['auto', 'required', 'none']) {
+      for (const login of [true, false]) {
+        const spec: Record<string, unknown> = { ...base, runtime, gpu, safeData, ...(login ? { registry: { username: 'u' } } : {}) };
+        if (runtime === 'apptainer') spec.reuseSif = safeData !== 'none';
+        if (runtime === 'podman' && safeData === 'required') spec.name = 'named';
+        if (safeData === 'none') spec.safeDataMount = '/safe_data';
+        variants.push([`${runtime} gpu=${gpu} safeData=${safeData} login=${login}`, spec]);
+      }
+    }
+  }
+}
+
+const hasShellcheck = spawnSync('shellcheck', ['--version']).status === 0;
+if (!hasShellcheck && process.env.CI === 'true') throw new Error('shellcheck is not installed (CI must install it)');
+
+describe('rendered scripts', () => {
+  const dir = tempDir();
+  afterAll(() => dir.remove());
+  const site = writeYaml(dir.path, 'site.yaml', { registries: [{ host: '127.0.0.1:5000', insecure: true }], gpuGres: 'gpu:1', projectGroupPrefix: 'tre' });
+
+  it.each(variants)('%s passes bash -n and shellcheck', (name, spec) => {
+    const script = runCli(['render', writeYaml(dir.path, 'spec.yaml', spec), '--site', site, '--session', 'ood-123']).stdout;
+    expect(spawnSync('bash', ['-n'], { input: script }).status).toBe(0);
+    if (!hasShellcheck) return; // outside CI only; reported once above
+    const result = spawnSync('shellcheck', ['-'], { input: script, encoding: 'utf8' });
+    expect(result.stdout).toBe('');
+    expect(result.status).toBe(0);
+  });
+});
