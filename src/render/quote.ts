@@ -6,10 +6,14 @@ export function assertNoNul(value: string, what = 'value'): void {
   if (value.includes('\0')) throw new Error(`${what} contains a NUL byte`);
 }
 
-/** Quote a string as one literal bash word: single quotes, each ' written as '\''. */
+/**
+ * Quote a string as one literal bash word: single quotes, each ' written as '\''.
+ * A carriage return is written as $'\r' outside the quotes: sbatch refuses a script that
+ * holds a CR LF pair ("DOS line breaks"), and the value must still arrive byte-exact.
+ */
 export function shq(value: string): string {
   assertNoNul(value);
-  return `'${value.replace(/'/g, `'\\''`)}'`;
+  return `'${value.replace(/'/g, `'\\''`).replace(/\r/g, () => `'$'\\r''`)}'`;
 }
 
 // ${NAME} or $NAME (a back-end variable), or \$ (a literal dollar sign).

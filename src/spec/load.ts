@@ -38,6 +38,8 @@ export function normalizeEnv(env: JobSpec['env']): EnvVar[] {
   return pairs.map(([field, name, value]) => {
     if (!ENV_NAME.test(name)) throw new InputError(field, `"${name}" is not a valid variable name (letters, digits, _; not starting with a digit)`);
     if (seen.has(name)) throw new InputError(field, `${name} is set twice`);
+    // Measured with Podman 4.3: `--env NAME=VALUE` turns CR LF into LF. Refuse rather than alter.
+    if (value.includes('\r\n')) throw new InputError(field, 'must not contain a CR LF line break (use LF)');
     seen.add(name);
     return { name, value };
   });

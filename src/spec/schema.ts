@@ -45,7 +45,9 @@ export const jobSpecSchema = z
       .describe("Slurm partition. Default: the site's partition, else Slurm's default."),
     gpu: z.boolean().default(false).describe('Ask for a GPU (only where the site has GPUs). Default: false.'),
     env: z
-      .union([z.record(z.string(), z.union([text, z.number(), z.boolean()])), z.array(text)])
+      .union([z.record(z.string(), z.union([text, z.number(), z.boolean()])), z.array(text)], {
+        error: 'must be a map (NAME: value) or a list of "NAME=value" strings (quote a line holding ": ")',
+      })
       .optional()
       .describe(
         'Environment variables: a map, or a list of NAME=value lines. Values may use ${VAR} or $VAR (expanded on the back-end); \\$ is a literal $. No other quoting is needed.',

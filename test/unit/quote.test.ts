@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { sbatchDirective, shAssign, shq, shqExpand } from '../../src/render/quote';
+import { HOSTILE } from '../fixtures/hostile';
 
 // What bash makes of each word: printf '%s\0' WORD..., run with a known environment.
 function bashWords(words: string[], env: Record<string, string> = {}): string[] {
@@ -9,36 +10,6 @@ function bashWords(words: string[], env: Record<string, string> = {}): string[] 
   return result.stdout.replace(/\0$/, '').split('\0');
 }
 
-export const HOSTILE = [
-  '',
-  ' ',
-  "it's",
-  '"double"',
-  '$(touch /tmp/tre-job-pwned)',
-  '`touch /tmp/tre-job-pwned`',
-  '; rm -rf / ;',
-  'a && b || c | d > e < f',
-  '*',
-  '/etc/*',
-  '?[a-z]{1,2}',
-  'line1\nline2\n',
-  '\ttab\r\n',
-  '$((1+1))',
-  '${HOME:-x}',
-  '${!HOME}',
-  '$1 $@ $$ $? $#',
-  '$',
-  'trailing$',
-  '\\',
-  '\\\\$',
-  '~root',
-  '!history',
-  'ünïcödé ✓ 日本語 🐳',
-  "'\\''",
-  '--privileged',
-  '-e',
-  '#not a comment',
-];
 
 describe('shq', () => {
   it('wraps in single quotes and writes each quote as \'\\\'\'', () => {
@@ -98,5 +69,15 @@ describe('shAssign and sbatchDirective', () => {
     for (const bad of ['--job-name=a b', '--job-name=a\n#SBATCH --uid=0', '--output="x"', '--job-name=', 'job-name=x']) {
       expect(() => sbatchDirective(bad)).toThrow(/unsafe/);
     }
+  });
+});
+
+describe('carriage returns', () => {
+  // Regression: sbatch refuses a script holding "\r\n" ("Batch script contains DOS line breaks").
+  it('never writes a raw CR into the script, and the value still arrives byte-exact', () => {
+    const value = 'a\r\nb\rc';
+    expect(shq(value)).not.toContain('\r');
+    expect(shqExpand(`${value}\${USER}`)).not.toContain('\r');
+    expect(bashWords([shq(value), shqExpand(`${value}\${USER}`)], { USER: 'u' })).toEqual([value, `${value}u`]);
   });
 });

@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { listDir, readNul, runCli, SHIM_BIN, tempDir, writeYaml } from '../helpers';
-import { HOSTILE } from './quote.test';
+import { HOSTILE, HOSTILE_ENV } from '../fixtures/hostile';
 
 const TOKEN = 'tok-Secret-0123456789';
 const MY_GROUP = execFileSync('id', ['-gn'], { encoding: 'utf8' }).trim();
@@ -160,8 +160,10 @@ describe('podman job script', () => {
 
   it('gives hostile strings to the container byte-exact and runs none of them', async () => {
     const pwned = join(f.root, 'pwned');
-    const hostile = [...HOSTILE, `$(touch ${pwned})`, `\`touch ${pwned}\``, `; touch ${pwned}`];
-    const env = Object.fromEntries(hostile.map((value, i) => [`V${i}`, value]));
+    const injections = [`$(touch ${pwned})`, `\`touch ${pwned}\``, `; touch ${pwned}`];
+    const hostile = [...HOSTILE, ...injections];
+    const hostileEnv = [...HOSTILE_ENV, ...injections];
+    const env = Object.fromEntries(hostileEnv.map((value, i) => [`V${i}`, value]));
     const result = await runScript(f, render(f, { env, args: hostile }));
     expect(result.status).toBe(0);
     const run = call(f, 'podman', 'run');
@@ -170,7 +172,7 @@ describe('podman job script', () => {
     const expected = hostile.map((s) => s.replace(/\\\$/g, '$'));
     expect(run.argv.slice(image + 1)).toEqual(expected);
     const envArgs = run.argv.filter((_, i) => run.argv[i - 1] === '--env');
-    expect(envArgs).toEqual(expected.map((value, i) => `V${i}=${value}`));
+    expect(envArgs).toEqual(hostileEnv.map((s, i) => `V${i}=${s.replace(/\\\$/g, '$')}`));
     expect(existsSync(pwned)).toBe(false);
   });
 

@@ -2,7 +2,7 @@
 import { spawnSync } from 'node:child_process';
 import { runCli, tempDir, writeYaml } from '../helpers';
 
-const base = { image: '127.0.0.1:5000/tre/probe:1.0', env: { A: 'x ${USER}', B: "'$(id)'" }, args: ['${HOME}/x', '`id`'], runnerArgs: ['--bind', '${HOME}/in:/in'] };
+const base = { image: '127.0.0.1:5000/tre/probe:1.0', env: { A: 'x ${USER}', B: "'$(id)'", C: 'cr\rline' }, args: ['${HOME}/x', '`id`', 'dos\r\nline'], runnerArgs: ['--bind', '${HOME}/in:/in'] };
 const variants: [string, Record<string, unknown>][] = [];
 for (const runtime of ['podman', 'apptainer']) {
   for (const gpu of [false, true]) {

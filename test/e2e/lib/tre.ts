@@ -1,0 +1,90 @@
+// tre-job as a test user on the real stack: submit with `tre-job submit` through runuser,
+// wait for the job, and read what it left behind.
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { BIN } from '../../helpers';
+import { homeOf, JobResult, listHome, readToken, runAs, RunResult, shq, StackEnv, waitForJob } from './stack';
+
+export interface Submitted {
+  jobId: string;
+  jobDir: string;
+  script: string;
+  outputLog: string;
+}
+
+export interface SubmitOptions {
+  /** Token on stdin (default: the stack's token); null: no token flag at all. */
+  token?: string | null;
+  /** Give the token through $TRE_JOB_REGISTRY_TOKEN instead of stdin. */
+  tokenInEnv?: boolean;
+  site?: string;
+  env?: Record<string, string>;
+}
+
+const specDir = mkdtempSync('/tmp/tre-e2e-specs-');
+chmodSync(specDir, 0o755);
+let specCount = 0;
+
+/** Remove the spec files written by this test file. */
+export function removeSpecs(): void {
+  rmSync(specDir, { recursive: true, force: true });
+}
+
+/** A spec for the probe image with the stack's registry login. */
+export function probeSpec(stack: StackEnv, spec: Record<string, unknown> = {}): Record<string, unknown> {
+  return { image: stack.probeImage, registry: { username: stack.registryUser }, time: '00:10:00', ...spec };
+}
+
+/** Run `tre-job ARGS...` as USER (the spec file is made readable to them). */
+export function treJobAs(user: string, args: string[], options: { input?: string; env?: Record<string, string> } = {}): RunResult {
+  return runAs(user, ['node', BIN, ...args].map(shq).join(' '), { ...options, timeoutMs: 60000 });
+}
+
+export function writeSpec(spec: Record<string, unknown>): string {
+  const file = join(specDir, `spec-${++specCount}.yaml`);
+  writeFileSync(file, stringify(spec), { mode: 0o644 });
+  return file;
+}
+
+/** `tre-job submit SPEC --json` as USER; throws with tre-job's message if it fails. */
+export function submitAs(user: string, stack: StackEnv, spec: Record<string, unknown>, options: SubmitOptions = {}): Submitted {
+  const token = options.token === undefined ? readToken(stack) : options.token;
+  const args = ['submit', writeSpec(spec), '--site', options.site ?? stack.site, '--json'];
+  const env = { ...(options.env ?? {}) };
+  if (token !== null && options.tokenInEnv) env.TRE_JOB_REGISTRY_TOKEN = token;
+  if (token !== null && !options.tokenInEnv) args.push('--token-stdin');
+  const result = treJobAs(user, args, { input: token !== null && !options.tokenInEnv ? `${token}\n` : '', env });
+  if (result.status !== 0) throw new Error(`tre-job submit as ${user} exited ${result.status}: ${result.stderr.trim()}`);
+  return JSON.parse(result.stdout) as Submitted;
+}
+
+export interface Finished {
+  job: JobResult;
+  log: string;
+  /** $HOME/outputs-NUMBER of this job (from its log). */
+  outputs: string;
+  number: string;
+}
+
+/** Wait for the job to end and read its output.log. */
+export async function finished(submitted: Submitted, timeoutMs = 120000): Promise<Finished> {
+  const job = await waitForJob(submitted.jobId, timeoutMs);
+  const log = readFileSync(submitted.outputLog, 'utf8');
+  return { job, log, ...outputsOf(log) };
+}
+
+export function outputsOf(log: string): { outputs: string; number: string } {
+  const match = /Outputs: (\S+\/outputs-([0-9]+)) /.exec(log);
+  return { outputs: match?.[1] ?? '', number: match?.[2] ?? '' };
+}
+
+/** scratch-* and outputs-* in USER's home. */
+export function homeDirs(user: string): { scratch: string[]; outputs: string[] } {
+  return { scratch: listHome(user, /^scratch-[0-9]+$/), outputs: listHome(user, /^outputs-[0-9]+$/) };
+}
+
+/** Remove the user's outputs-* (between tests; never done by the product). */
+export function clearOutputs(user: string): void {
+  for (const dir of listHome(user, /^outputs-[0-9]+$/)) rmSync(join(homeOf(user), dir), { recursive: true, force: true });
+}

@@ -1,0 +1,527 @@
+#!/bin/bash
+# Builds the real e2e test stack of tre-job on a Debian 12 machine without systemd:
+# munge + Slurm (one node, partition "debug"), test users and project dirs, machine-level
+# rootless Podman settings (overlay, crun, hugetlb), a loopback registry with htpasswd auth,
+# the probe images, and the site config under /etc/tre-job-test.
+# Run as root. Idempotent: on a ready machine it only checks and takes a few seconds.
+# Env: TRE_STACK_CPUS=N  advertise N CPUs on the Slurm node (default: nproc).
+set -Eeuo pipefail
+export DEBIAN_FRONTEND=noninteractive LC_ALL=C
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+CONF=/etc/tre-job-test
+REG=127.0.0.1:5000
+REG_USER=treuser
+PROBE_REPO=$REG/tre/probe
+PROBE_SRC=$HERE/images/probe/probe
+IMAGE_RECIPE=3 # bump when the image layout below changes
+USERS=(alice bob carol dave erin)
+PKGS=(slurmctld slurmd slurm-client munge podman crun runc uidmap slirp4netns catatonit
+  busybox-static docker-registry apache2-utils shellcheck ruby jq procps util-linux curl)
+
+T_START=$(date +%s%N)
+T_STEP=$T_START
+STEP="start"
+SUMMARY=()
+TMPD=""
+
+ms() { echo $((($(date +%s%N) - $1) / 1000000)); }
+secs() { awk -v m="$(ms "$1")" 'BEGIN{printf "%.1f", m/1000}'; }
+log() { printf '[setup %5ss] %s\n' "$(secs "$T_START")" "$*"; }
+step() {
+  [ "$STEP" = start ] || SUMMARY+=("$(printf '%-34s %6s ms' "$STEP" "$(ms "$T_STEP")")")
+  STEP=$1
+  T_STEP=$(date +%s%N)
+  log "== $STEP"
+}
+die() {
+  echo "setup.sh: FAILED in step '$STEP': $*" >&2
+  exit 1
+}
+on_err() {
+  local rc=$? line=$1
+  [ "$BASH_SUBSHELL" = 0 ] || exit "$rc" # report once, in the main shell
+  echo "setup.sh: FAILED in step '$STEP' (line $line, command exited $rc): $BASH_COMMAND" >&2
+  exit "$rc"
+}
+trap 'on_err $LINENO' ERR
+trap '[ -z "$TMPD" ] || rm -rf "$TMPD"' EXIT
+
+[ "$(id -u)" = 0 ] || die "must run as root"
+[ -f "$PROBE_SRC" ] || die "probe source missing: $PROBE_SRC"
+TMPD=$(mktemp -d /tmp/tre-stack-setup.XXXXXX)
+chmod 0755 "$TMPD"
+
+# write_if_changed FILE MODE OWNER:GROUP < content ; returns 0 if the file changed
+write_if_changed() {
+  local f=$1 mode=$2 owner=$3 new
+  new=$(mktemp "$TMPD/w.XXXXXX")
+  cat >"$new"
+  if [ -f "$f" ] && cmp -s "$new" "$f"; then
+    chmod "$mode" "$f"
+    chown "$owner" "$f"
+    return 1
+  fi
+  install -D -m "$mode" -o "${owner%%:*}" -g "${owner##*:}" "$new" "$f"
+  return 0
+}
+
+# pid_alive PIDFILE NAME
+pid_alive() {
+  local pid
+  [ -s "$1" ] || return 1
+  pid=$(cat "$1")
+  [ -d "/proc/$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$2" ]
+}
+stop_pidfile() { # PIDFILE NAME
+  local pid
+  pid_alive "$1" "$2" || return 0
+  pid=$(cat "$1")
+  kill "$pid"
+  for _ in $(seq 100); do
+    [ -d "/proc/$pid" ] || return 0
+    sleep 0.1
+  done
+  die "$2 (pid $pid) did not stop"
+}
+# as USER COMMAND... : login shell of USER (no sbatch --uid, no sudo)
+as() {
+  local u=$1
+  shift
+  runuser -l "$u" -c "$*"
+}
+
+# ---------------------------------------------------------------------------------------
+step "1 packages"
+missing=()
+for p in "${PKGS[@]}"; do
+  [ "$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)" = installed ] || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing: ${missing[*]}"
+  # Keep package maintainer scripts from starting daemons (we start them ourselves).
+  own_policy=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod 0755 /usr/sbin/policy-rc.d
+    own_policy=1
+  fi
+  apt-get update -qq || die "apt-get update failed"
+  apt-get install -y -qq -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
+    "${missing[@]}" >"$TMPD/apt.log" 2>&1 || {
+    tail -n 30 "$TMPD/apt.log" >&2
+    die "apt-get install failed"
+  }
+  [ "$own_policy" = 0 ] || rm -f /usr/sbin/policy-rc.d
+else
+  log "all ${#PKGS[@]} packages already installed"
+fi
+
+# ---------------------------------------------------------------------------------------
+step "2 munge"
+install -d -o munge -g munge -m 0755 /run/munge
+install -d -o munge -g munge -m 0700 /var/log/munge /var/lib/munge
+if [ ! -s /etc/munge/munge.key ]; then
+  runuser -u munge -- mungekey --create --keyfile=/etc/munge/munge.key
+fi
+if ! munge -n 2>/dev/null | unmunge >/dev/null 2>&1; then
+  log "starting munged"
+  runuser -u munge -- /usr/sbin/munged --force
+  for _ in $(seq 50); do
+    munge -n 2>/dev/null | unmunge >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+fi
+unm=$(munge -n | unmunge 2>&1) || die "munge -n | unmunge failed: $unm"
+grep -q 'STATUS: *Success' <<<"$unm" || die "munge -n | unmunge does not say Success: $unm"
+
+# ---------------------------------------------------------------------------------------
+step "3 slurm"
+HOST=$(hostname -s)
+CPUS=${TRE_STACK_CPUS:-$(nproc)}
+[[ "$CPUS" =~ ^[1-9][0-9]*$ ]] || die "TRE_STACK_CPUS must be a positive integer, got '$CPUS'"
+MEM_TOTAL=$(free -m | awk '/^Mem:/{print $2}')
+REALMEM=$((MEM_TOTAL * 9 / 10 / 64 * 64))
+CTLD_HOST=$HOST NODE_ADDR=""
+if ! getent hosts "$HOST" >/dev/null; then
+  CTLD_HOST="$HOST(127.0.0.1)"
+  NODE_ADDR=" NodeAddr=127.0.0.1"
+fi
+OVERRIDES="#SlurmdParameters=config_overrides (only with TRE_STACK_CPUS)"
+[ -z "${TRE_STACK_CPUS:-}" ] || OVERRIDES="SlurmdParameters=config_overrides"
+install -d -m 0755 /var/log/slurm /var/spool/slurmctld /var/spool/slurmd /etc/slurm
+cat >"$TMPD/slurm.conf" <<EOF
+# Written by tre-job test/e2e/stack/setup.sh: single-node test cluster.
+ClusterName=tre-test
+SlurmctldHost=$CTLD_HOST
+AuthType=auth/munge
+CredType=cred/munge
+SlurmUser=root
+SlurmdUser=root
+StateSaveLocation=/var/spool/slurmctld
+SlurmdSpoolDir=/var/spool/slurmd
+SlurmctldPidFile=/run/slurmctld.pid
+SlurmdPidFile=/run/slurmd.pid
+SlurmctldLogFile=/var/log/slurm/slurmctld.log
+SlurmdLogFile=/var/log/slurm/slurmd.log
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SwitchType=switch/none
+MpiDefault=none
+SchedulerType=sched/backfill
+# start batch jobs on the next 1 s scheduler tick instead of after up to 3 s
+SchedulerParameters=batch_sched_delay=0,sched_min_interval=0
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core_Memory
+DefMemPerCPU=256
+KillWait=5
+MinJobAge=3600
+MailProg=/bin/true
+AccountingStorageType=accounting_storage/none
+JobAcctGatherType=jobacct_gather/none
+JobCompType=jobcomp/filetxt
+JobCompLoc=/var/log/slurm/jobcomp.log
+ReturnToService=2
+$OVERRIDES
+NodeName=$HOST$NODE_ADDR CPUs=$CPUS RealMemory=$REALMEM State=UNKNOWN
+PartitionName=debug Nodes=$HOST Default=YES MaxTime=INFINITE State=UP
+EOF
+slurm_changed=0
+if ! cmp -s "$TMPD/slurm.conf" /etc/slurm/slurm.conf; then
+  # A restart while jobs are being launched loses them: refuse unless forced.
+  if pid_alive /run/slurmctld.pid slurmctld && [ -n "$(squeue -h -o %i 2>/dev/null)" ] && [ "${TRE_STACK_FORCE:-}" != 1 ]; then
+    die "slurm.conf must change (e.g. TRE_STACK_CPUS) but jobs are queued/running: $(squeue -h -o '%i/%u/%T' | tr '\n' ' ')- rerun when they are done, or with TRE_STACK_FORCE=1"
+  fi
+  install -m 0644 "$TMPD/slurm.conf" /etc/slurm/slurm.conf
+  slurm_changed=1
+fi
+
+if [ "$slurm_changed" = 1 ]; then
+  log "slurm.conf changed: (re)starting daemons"
+  stop_pidfile /run/slurmd.pid slurmd
+  stop_pidfile /run/slurmctld.pid slurmctld
+fi
+if ! pid_alive /run/slurmctld.pid slurmctld; then
+  log "starting slurmctld"
+  slurmctld || die "slurmctld did not start, see /var/log/slurm/slurmctld.log"
+fi
+if ! pid_alive /run/slurmd.pid slurmd; then
+  log "starting slurmd"
+  slurmd || die "slurmd did not start, see /var/log/slurm/slurmd.log"
+fi
+# Ready = idle; mix/alloc (jobs of a test run still going) also count as up.
+state="" resumed=0
+for i in $(seq 300); do
+  state=$(sinfo -h -o %t 2>/dev/null | head -n1 || true)
+  [[ "$state" =~ ^(idle|mix|alloc)$ ]] && break
+  if [[ "$state" =~ ^(drain|drng|down|fail) ]] && [ "$resumed" = 0 ] && [ "$i" -gt 10 ]; then
+    log "node state '$state': resuming"
+    scontrol update nodename="$HOST" state=resume || true
+    resumed=1
+  fi
+  sleep 0.1
+done
+if ! [[ "$state" =~ ^(idle|mix|alloc)$ ]]; then
+  squeue >&2 || true
+  tail -n 20 /var/log/slurm/slurmctld.log /var/log/slurm/slurmd.log >&2 || true
+  die "Slurm node not idle after 30 s (sinfo state: '${state:-none}')"
+fi
+[ "$state" = idle ] || log "note: node is '$state': jobs are running: $(squeue -h -o '%i/%u/%T' | tr '\n' ' ')"
+log "node $HOST $state (CPUs=$CPUS RealMemory=$REALMEM)"
+
+# ---------------------------------------------------------------------------------------
+step "4 users, groups, dirs"
+ensure_group() { getent group "$1" >/dev/null || groupadd "$1"; }
+next_sub_start() { # FILE -> first free start >= 100000
+  awk -F: 'BEGIN{m=100000} {e=$2+$3; if (e>m) m=e} END{print m}' "$1"
+}
+ensure_user() { # USER [GROUP...]
+  local u=$1 g uid s
+  shift
+  id "$u" >/dev/null 2>&1 || useradd -m -U -s /bin/bash "$u"
+  for g in "$@"; do
+    [[ " $(id -nG "$u") " == *" $g "* ]] || usermod -aG "$g" "$u"
+  done
+  touch /etc/subuid /etc/subgid
+  if ! grep -q "^$u:" /etc/subuid; then
+    s=$(next_sub_start /etc/subuid)
+    usermod --add-subuids "$s-$((s + 65535))" "$u"
+  fi
+  if ! grep -q "^$u:" /etc/subgid; then
+    s=$(next_sub_start /etc/subgid)
+    usermod --add-subgids "$s-$((s + 65535))" "$u"
+  fi
+  uid=$(id -u "$u")
+  install -d -m 0755 /run/user
+  install -d -m 0700 -o "$u" -g "$u" "/run/user/$uid"
+}
+for g in tre-demo tre-noread tre-nowrite; do ensure_group "$g"; done
+ensure_user alice tre-demo
+ensure_user bob tre-demo
+ensure_user carol
+ensure_user dave tre-noread
+ensure_user erin tre-nowrite
+mkdir -p /safe_data/demo /safe_data/noread /safe_data/nowrite
+chown root:root /safe_data && chmod 0755 /safe_data
+chown root:tre-demo /safe_data/demo && chmod 2770 /safe_data/demo
+chown root:tre-noread /safe_data/noread && chmod 2730 /safe_data/noread
+chown root:tre-nowrite /safe_data/nowrite && chmod 2750 /safe_data/nowrite
+install -d -m 0700 -o bob -g bob /home/bob/safe_data
+
+# ---------------------------------------------------------------------------------------
+step "5 podman machine settings"
+[ "$(findmnt -no PROPAGATION /)" = shared ] || mount --make-rshared /
+if ! mountpoint -q /sys/fs/cgroup/hugetlb; then
+  # crun 1.8 refuses hybrid cgroups while hugetlb sits only on the v2 hierarchy.
+  mkdir -p /sys/fs/cgroup/hugetlb
+  mount -t cgroup -o hugetlb none /sys/fs/cgroup/hugetlb || die "cannot mount the hugetlb cgroup v1 hierarchy"
+fi
+[ ! -e /dev/net/tun ] || chmod 0666 /dev/net/tun
+write_if_changed /etc/containers/containers.conf 0644 root:root <<'EOF' || true
+# Written by tre-job test/e2e/stack/setup.sh (machine settings of the test host).
+[containers]
+# rootful podman's default nofile exceeds this host's hard limit
+default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
+
+[engine]
+# --group-add keep-groups only works with crun
+runtime = "crun"
+EOF
+
+# Storage driver: overlay if rootful and rootless containers run with it, else vfs.
+build_probe_rootfs() { # -> $TMPD/probe.tar
+  [ -f "$TMPD/probe.tar" ] && return 0
+  local r=$TMPD/rootfs app
+  rm -rf "$r"
+  mkdir -p "$r"/{bin,sbin,usr/bin,usr/sbin,etc,tmp,root}
+  cp /bin/busybox "$r/bin/busybox"
+  for app in $("$r/bin/busybox" --list-full); do
+    [ -e "$r/$app" ] || [ -L "$r/$app" ] || ln -s /bin/busybox "$r/$app"
+  done
+  chmod 1777 "$r/tmp"
+  chmod 0700 "$r/root"
+  printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$r/etc/passwd"
+  printf 'root:x:0:\nnogroup:x:65534:\n' >"$r/etc/group"
+  install -m 0755 "$PROBE_SRC" "$r/probe"
+  tar --numeric-owner --owner=0 --group=0 -C "$r" -cf "$TMPD/probe.tar" .
+  chmod 0644 "$TMPD/probe.tar"
+}
+IMPORT_CHANGES=(--change 'ENTRYPOINT ["/probe"]' --change 'ENV PATH=/usr/sbin:/usr/bin:/sbin:/bin')
+
+# verify_podman: rootful run, and rootless run as alice with keep-groups + project dir
+verify_podman() {
+  build_probe_rootfs
+  podman rmi -f localhost/tre-stack-check:latest >/dev/null 2>&1 || true
+  podman import -q "${IMPORT_CHANGES[@]}" "$TMPD/probe.tar" localhost/tre-stack-check:latest >/dev/null || return 1
+  podman run --rm --network=none --entrypoint /bin/true localhost/tre-stack-check:latest || return 1
+  podman rmi -f localhost/tre-stack-check:latest >/dev/null || return 1
+  as alice "set -e
+    podman rmi -f localhost/tre-stack-check:latest >/dev/null 2>&1 || true
+    podman import -q --change 'ENTRYPOINT [\"/probe\"]' $TMPD/probe.tar localhost/tre-stack-check:latest >/dev/null
+    podman run --rm --network=none --group-add keep-groups -v /safe_data/demo:/safe_data/demo \
+      --entrypoint /bin/sh localhost/tre-stack-check:latest -c 'ls -la /safe_data/demo >/dev/null && echo ok > /safe_data/demo/.stack-check-alice'
+    podman rmi -f localhost/tre-stack-check:latest >/dev/null" || return 1
+  [ "$(stat -c %U:%G /safe_data/demo/.stack-check-alice)" = alice:tre-demo ] || {
+    echo "file written by alice's container is $(stat -c %U:%G /safe_data/demo/.stack-check-alice), want alice:tre-demo" >&2
+    return 1
+  }
+  rm -f /safe_data/demo/.stack-check-alice
+}
+reset_stores() {
+  podman system reset -f >/dev/null 2>&1 || true
+  local u
+  for u in "${USERS[@]}"; do as "$u" "podman system reset -f" >/dev/null 2>&1 || true; done
+}
+write_storage_conf() { # DRIVER
+  write_if_changed /etc/containers/storage.conf 0644 root:root <<EOF
+# Written by tre-job test/e2e/stack/setup.sh (machine settings of the test host).
+[storage]
+driver = "$1"
+runroot = "/run/containers/storage"
+graphroot = "/var/lib/containers/storage"
+EOF
+}
+VERIFY_KEY=$( (cat /etc/containers/containers.conf; echo "$IMAGE_RECIPE"; crun --version; podman --version) | sha256sum | cut -c1-64)
+if [ -f /etc/containers/storage.conf ] && [ "$(cat "$CONF/podman-verified" 2>/dev/null)" = "$VERIFY_KEY" ]; then
+  log "podman settings verified before ($(awk -F'"' '/^driver/{print $2}' /etc/containers/storage.conf))"
+else
+  install -d -m 0755 "$CONF"
+  if write_storage_conf overlay; then reset_stores; fi
+  if verify_podman; then
+    log "rootful + rootless podman work with overlay + crun (keep-groups verified)"
+  else
+    log "overlay failed: trying vfs"
+    write_storage_conf vfs || true
+    reset_stores
+    verify_podman || die "rootless podman with crun and --group-add keep-groups does not work (overlay and vfs tried)"
+    log "rootful + rootless podman work with vfs + crun (keep-groups verified)"
+  fi
+  echo "$VERIFY_KEY" >"$CONF/podman-verified"
+fi
+
+# ---------------------------------------------------------------------------------------
+step "6 registry"
+install -d -m 0755 "$CONF" "$CONF/registry"
+if [ ! -s "$CONF/registry-token" ]; then
+  umask 077
+  head -c 48 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | cut -c1-32 >"$CONF/registry-token"
+  umask 022
+fi
+chown root:root "$CONF/registry-token"
+chmod 0600 "$CONF/registry-token"
+TOKEN=$(cat "$CONF/registry-token")
+reg_changed=0
+if ! htpasswd -v -i "$CONF/registry/htpasswd" "$REG_USER" <"$CONF/registry-token" >/dev/null 2>&1; then
+  htpasswd -i -B -c "$CONF/registry/htpasswd" "$REG_USER" <"$CONF/registry-token" >/dev/null 2>&1
+  reg_changed=1
+fi
+chown root:docker-registry "$CONF/registry/htpasswd"
+chmod 0640 "$CONF/registry/htpasswd"
+install -d -o docker-registry -g docker-registry -m 0750 /var/lib/docker-registry
+if write_if_changed "$CONF/registry/config.yml" 0644 root:root; then reg_changed=1; fi <<EOF
+# Written by tre-job test/e2e/stack/setup.sh
+version: 0.1
+log:
+  level: info
+  formatter: text
+storage:
+  filesystem:
+    rootdirectory: /var/lib/docker-registry
+  delete:
+    enabled: true
+http:
+  addr: $REG
+auth:
+  htpasswd:
+    realm: tre-test-registry
+    path: $CONF/registry/htpasswd
+EOF
+http_code() { # URL [with-creds]
+  if [ "${2:-}" = creds ]; then
+    printf 'user = "%s:%s"\n' "$REG_USER" "$TOKEN" | curl -s -o /dev/null -w '%{http_code}' -K - --max-time 5 "$1" || true
+  else
+    curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$1" || true
+  fi
+}
+if [ "$reg_changed" = 1 ]; then stop_pidfile /run/tre-registry.pid docker-registry; fi
+if [ "$(http_code "http://$REG/v2/")" != 401 ]; then
+  pid_alive /run/tre-registry.pid docker-registry && die "registry process runs but $REG/v2/ does not answer 401"
+  log "starting docker-registry"
+  : >>/var/log/tre-registry.log
+  chown docker-registry:docker-registry /var/log/tre-registry.log
+  setsid setpriv --reuid docker-registry --regid docker-registry --init-groups -- \
+    /usr/bin/docker-registry serve "$CONF/registry/config.yml" >>/var/log/tre-registry.log 2>&1 </dev/null &
+  echo $! >/run/tre-registry.pid
+  for _ in $(seq 100); do
+    [ "$(http_code "http://$REG/v2/")" = 401 ] && break
+    sleep 0.1
+  done
+fi
+code=$(http_code "http://$REG/v2/")
+[ "$code" = 401 ] || {
+  tail -n 20 /var/log/tre-registry.log >&2
+  die "registry /v2/ without credentials answers '$code', want 401"
+}
+code=$(http_code "http://$REG/v2/" creds)
+[ "$code" = 200 ] || die "registry /v2/ with credentials answers '$code', want 200"
+
+# ---------------------------------------------------------------------------------------
+step "7 probe images"
+PROBE_SHA=$( (cat "$PROBE_SRC"; echo "recipe=$IMAGE_RECIPE"; dpkg-query -W -f='${Version}' busybox-static) | sha256sum | cut -c1-64)
+tags=$(printf 'user = "%s:%s"\n' "$REG_USER" "$TOKEN" |
+  curl -s -K - --max-time 5 "http://$REG/v2/tre/probe/tags/list" | jq -r '.tags[]?' 2>/dev/null || true)
+if [ "$(cat "$CONF/probe.sha" 2>/dev/null)" = "$PROBE_SHA" ] && grep -qx 1.0 <<<"$tags" && grep -qx 2.0 <<<"$tags"; then
+  log "registry has $PROBE_REPO:1.0 and :2.0 of the current probe"
+else
+  build_probe_rootfs
+  podman login --authfile "$CONF/auth.json" --tls-verify=false --username "$REG_USER" --password-stdin "$REG" \
+    <"$CONF/registry-token" >/dev/null
+  chmod 0600 "$CONF/auth.json"
+  podman import -q "${IMPORT_CHANGES[@]}" "$TMPD/probe.tar" "$PROBE_REPO:1.0" >/dev/null
+  podman tag "$PROBE_REPO:1.0" "$PROBE_REPO:2.0"
+  for t in 1.0 2.0; do
+    podman push -q --authfile "$CONF/auth.json" --tls-verify=false "$PROBE_REPO:$t"
+  done
+  echo "$PROBE_SHA" >"$CONF/probe.sha"
+  log "pushed $PROBE_REPO:1.0 and :2.0"
+fi
+
+# ---------------------------------------------------------------------------------------
+step "8 site config"
+write_if_changed "$CONF/site.yaml" 0644 root:root <<'EOF' || true
+# Test site: the loopback registry of the e2e stack (insecure is allowed for loopback only)
+registries:
+  - host: 127.0.0.1:5000
+    insecure: true
+  - host: ghcr.io
+safeDataRoot: /safe_data
+projectGroupPrefix: tre
+defaultRuntime: podman
+maxTime: "06:00:00"
+partition: debug
+signalGraceSeconds: 30
+EOF
+write_if_changed "$CONF/stack.env" 0644 root:root <<EOF || true
+# Written by tre-job test/e2e/stack/setup.sh
+TRE_TEST_REGISTRY=$REG
+TRE_TEST_REGISTRY_USER=$REG_USER
+TRE_TEST_TOKEN_FILE=$CONF/registry-token
+TRE_TEST_SITE=$CONF/site.yaml
+TRE_TEST_PROBE_IMAGE=$PROBE_REPO:1.0
+TRE_TEST_USERS="${USERS[*]}"
+EOF
+
+# ---------------------------------------------------------------------------------------
+step "9 self-check"
+state=$(sinfo -h -o %t | head -n1)
+[[ "$state" =~ ^(idle|mix|alloc)$ ]] || die "sinfo says '$state', want idle"
+SUMMARY_CHECKS=("sinfo: node $HOST $state")
+
+jobid=$(as alice "cd && sbatch --parsable -o tre-selfcheck-%j.out --wrap id") || die "sbatch as alice failed"
+jobid=${jobid%%;*}
+jstate=""
+for _ in $(seq 600); do
+  jstate=$(scontrol show job -o "$jobid" 2>/dev/null | grep -o 'JobState=[A-Z_]*' | cut -d= -f2 || true)
+  [[ "$jstate" =~ ^(PENDING|RUNNING|COMPLETING|CONFIGURING|)$ ]] || break
+  sleep 0.1
+done
+[ "$jstate" = COMPLETED ] || die "self-check job $jobid ended as '${jstate:-unknown}', want COMPLETED"
+out=/home/alice/tre-selfcheck-$jobid.out
+for _ in $(seq 20); do [ -s "$out" ] && break; sleep 0.1; done
+grep -q "uid=$(id -u alice)(alice)" "$out" || die "job output $out lacks alice's id: $(cat "$out" 2>/dev/null)"
+grep -q '(tre-demo)' "$out" || die "job output $out lacks group tre-demo: $(cat "$out")"
+rm -f "$out"
+SUMMARY_CHECKS+=("sbatch as alice: job $jobid COMPLETED, output shows uid alice + tre-demo")
+
+tag=selfcheck-$$
+rm -f "/safe_data/demo/probe-wrote-$tag"
+as alice "set -e
+  d=\$(mktemp -d)
+  trap 'rm -rf \"\$d\"' EXIT
+  mkdir \"\$d/out\" \"\$d/scratch\"
+  podman login --authfile \"\$d/auth.json\" --tls-verify=false --username $REG_USER --password-stdin $REG >/dev/null
+  had=0; podman image exists $PROBE_REPO:1.0 && had=1
+  podman pull -q --authfile \"\$d/auth.json\" --tls-verify=false $PROBE_REPO:1.0 >/dev/null
+  podman run --rm --name tre-stack-selfcheck-$$ --network=none --group-add keep-groups \
+    -v \"\$d/out:/safe_outputs\" -v \"\$d/scratch:/scratch\" -v /safe_data/demo:/safe_data/demo \
+    -e PROBE_SAFE_DATA=/safe_data/demo -e PROBE_TAG=$tag -e PROBE_LS=/safe_data/demo \
+    $PROBE_REPO:1.0 a1 'a 2' > \"\$d/stdout\"
+  grep -q 'argc=2' \"\$d/stdout\"
+  grep -qx '/safe_data/demo writable' \"\$d/out/probe/writable.txt\"
+  grep -q probe-wrote-$tag \"\$d/stdout\"
+  test -f \"\$d/out/probe-wrote\" && test -f \"\$d/scratch/probe-wrote\"
+  # leave the user's store as it was (never -f: tests may be using the image)
+  [ \$had = 1 ] || podman rmi $PROBE_REPO:1.0 >/dev/null 2>&1 || true
+" <"$CONF/registry-token" || die "podman self-check as alice failed"
+f=/safe_data/demo/probe-wrote-$tag
+[ -f "$f" ] || die "probe did not write $f"
+[ "$(stat -c %U:%G "$f")" = alice:tre-demo ] || die "$f is owned by $(stat -c %U:%G "$f"), want alice:tre-demo"
+rm -f "$f"
+SUMMARY_CHECKS+=("podman as alice: login+pull $PROBE_REPO:1.0, run with keep-groups lists+writes /safe_data/demo (alice:tre-demo)")
+
+step "done"
+echo
+echo "== tre-job e2e stack ready in $(secs "$T_START") s"
+for l in "${SUMMARY[@]}"; do echo "   $l"; done
+for l in "${SUMMARY_CHECKS[@]}"; do echo "   ok: $l"; done
+echo "   site: $CONF/site.yaml  env: $CONF/stack.env  storage driver: $(awk -F'"' '/^driver/{print $2}' /etc/containers/storage.conf)"
