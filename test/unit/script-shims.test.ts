@@ -325,6 +325,13 @@ describe('apptainer job script', () => {
   it.each([0, 7])('exits with the container exit status %i', async (code) => {
     expect((await runScript(f, render(f, APPTAINER), { SHIM_RUN_EXIT: String(code) })).status).toBe(code);
   });
+
+  it('the shim checks flags against the documented CLI: an unknown runner flag fails as Apptainer would', async () => {
+    const result = await runScript(f, render(f, { ...APPTAINER, runnerArgs: ['--bogus-flag'] }));
+    expect(result.status).toBe(255);
+    expect(result.output).toContain('FATAL:   unknown flag: --bogus-flag');
+    expect(scratches(f)).toEqual([]);
+  });
 });
 
 describe('a script rendered to stdout', () => {

@@ -1,6 +1,6 @@
 // tre-job as a test user on the real stack: submit with `tre-job submit` through runuser,
 // wait for the job, and read what it left behind.
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { BIN } from '../../helpers';
@@ -87,4 +87,52 @@ export function homeDirs(user: string): { scratch: string[]; outputs: string[] }
 /** Remove the user's outputs-* (between tests; never done by the product). */
 export function clearOutputs(user: string): void {
   for (const dir of listHome(user, /^outputs-[0-9]+$/)) rmSync(join(homeOf(user), dir), { recursive: true, force: true });
+}
+
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Poll `check` every `everyMs` until it is true; returns the ms it took. */
+export async function until(check: () => boolean, timeoutMs: number, what: string, everyMs = 5): Promise<number> {
+  const start = Date.now();
+  while (!check()) {
+    if (Date.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await pause(everyMs);
+  }
+  return Date.now() - start;
+}
+
+/** The log so far ('' before the job has started). */
+export function logSoFar(submitted: Submitted): string {
+  return existsSync(submitted.outputLog) ? readFileSync(submitted.outputLog, 'utf8') : '';
+}
+
+/** Wait until the probe sleeps in the container (it wrote /safe_outputs/probe-sleeping); returns the outputs dir. */
+export async function waitUntilSleeping(submitted: Submitted, timeoutMs = 60000): Promise<string> {
+  let outputs = '';
+  await until(() => {
+    outputs = outputsOf(logSoFar(submitted)).outputs;
+    return outputs !== '' && existsSync(join(outputs, 'probe-sleeping'));
+  }, timeoutMs, `job ${submitted.jobId} to run its container`, 20);
+  return outputs;
+}
+
+/** PIDs of USER's processes whose command line contains `text` (read from /proc, as root). */
+export function processesOf(user: string, text: string): number[] {
+  const uid = String(Number(runAs(user, 'id -u').stdout.trim()));
+  return processesOfUid(uid, text);
+}
+
+export function processesOfUid(uid: string, text: string): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^[0-9]+$/.test(entry)) continue;
+    try {
+      const status = readFileSync(`/proc/${entry}/status`, 'utf8');
+      if (/^Uid:\s+(\d+)/m.exec(status)?.[1] !== uid) continue;
+      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').replace(/\0/g, ' ').includes(text)) found.push(Number(entry));
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return found;
 }
