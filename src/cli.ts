@@ -52,6 +52,19 @@ export function buildCli(out: Output): Command {
       .addHelpText('after', '\nExample:\n  tre-job submit job.yaml --token-file ~/.ghcr-token'),
   ).action((spec: string, options) => out(require('./commands/submit').submitCommand(spec, options)));
 
+  tokenOptions(
+    program
+      .command('ood')
+      .description('Open OnDemand hook: render the job for OOD form values (see ood/apps/)')
+      .option('--form <file>', 'JSON object of the form values, as OOD passes them (strings)')
+      .option('--form-json <json>', 'the same, inline')
+      .option('--site <file>', 'site config (default: $TRE_JOB_SITE, else built-in)')
+      .option('--job-dir <dir>', "the session's staged directory: write tre-job.sh and credentials there, print JSON for submit.yml.erb")
+      .option('--session <id>', 'OOD session id (names the container NAME-SESSION)')
+      .option('--spec', 'print the equivalent job spec (for tre-job submit) instead')
+      .addHelpText('after', `\nExamples:\n  tre-job ood --form-json '{"image":"ghcr.io/mikej888/hello-tre:1.0","cpus":"2"}'          # the plain sbatch script\n  tre-job ood --form form.json --spec > job.yaml                                          # re-run without OOD\n  tre-job ood --form form.json --job-dir "$STAGED_ROOT" --session "$ID" --token-stdin   # what submit.yml.erb runs`),
+  ).action((options) => out(require('./commands/ood').oodCommand(options)));
+
   program
     .command('validate')
     .description('check a spec against the site policy; write nothing')

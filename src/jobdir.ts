@@ -12,8 +12,8 @@ export interface JobFiles {
   credentials: string;
 }
 
-export function jobFiles(dir: string): JobFiles {
-  return { dir, script: join(dir, 'job.sh'), credentials: join(dir, 'credentials') };
+export function jobFiles(dir: string, scriptName = 'job.sh'): JobFiles {
+  return { dir, script: join(dir, scriptName), credentials: join(dir, 'credentials') };
 }
 
 /** A fresh job directory path under the site's jobsDir (relative: under $HOME); not created yet. */

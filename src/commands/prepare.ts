@@ -4,8 +4,8 @@ import { buildContext, RenderOptions } from '../render/context';
 import { renderScript } from '../render/render';
 import { loadSite } from '../site/load';
 import type { Site } from '../site/schema';
-import { loadSpecFile } from '../spec/load';
 import { Job, resolveJob } from '../spec/resolve';
+import type { JobSpec } from '../spec/schema';
 import { readToken, TokenOptions } from '../token';
 
 export interface PrepareOptions extends TokenOptions {
@@ -19,17 +19,19 @@ export interface Prepared {
   job: Job;
   token: string | undefined;
   script: string;
+  /** The #SBATCH options of the script, each one token. */
+  directives: string[];
 }
 
 /** Validate spec, site and token and render the script for `jobDir`, all in memory. */
 export function prepare(
-  specFile: string,
+  spec: JobSpec,
   options: PrepareOptions,
   jobDir: string | undefined,
   needToken: boolean,
   site: Site = loadSite(options.site),
 ): Prepared {
-  const job = resolveJob(loadSpecFile(specFile), site);
+  const job = resolveJob(spec, site);
   const token = readToken(options);
   if (token !== undefined && job.registryUsername === undefined) {
     throw new InputError('registry.username', 'required when a registry token is given');
@@ -41,6 +43,6 @@ export function prepare(
     ...(jobDir !== undefined ? { jobDir } : {}),
     ...(options.session !== undefined ? { session: options.session } : {}),
   };
-  const script = renderScript(buildContext(job, site, renderOptions));
-  return { site, job, token, script };
+  const context = buildContext(job, site, renderOptions);
+  return { site, job, token, script: renderScript(context), directives: context.directives };
 }

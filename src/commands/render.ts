@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { jobFiles, makeJobDir, writeJobFiles } from '../jobdir';
+import { loadSpecFile } from '../spec/load';
 import { prepare, PrepareOptions } from './prepare';
 
 export interface RenderCommandOptions extends PrepareOptions {
@@ -8,9 +9,9 @@ export interface RenderCommandOptions extends PrepareOptions {
 
 /** Without --job-dir: the script, for stdout. With it: write job.sh (+ credentials) and return its path. */
 export function renderCommand(specFile: string, options: RenderCommandOptions): string {
-  if (options.jobDir === undefined) return prepare(specFile, options, undefined, false).script;
+  if (options.jobDir === undefined) return prepare(loadSpecFile(specFile), options, undefined, false).script;
   const dir = resolve(options.jobDir);
-  const prepared = prepare(specFile, options, dir, true);
+  const prepared = prepare(loadSpecFile(specFile), options, dir, true);
   const files = jobFiles(makeJobDir(dir, false));
   writeJobFiles(files, prepared.script, prepared.token);
   return `${files.script}\n`;

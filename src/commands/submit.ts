@@ -4,6 +4,7 @@ import { jobFiles, makeJobDir, newJobDirPath, writeJobFiles } from '../jobdir';
 import { shq } from '../render/quote';
 import { sbatchArgv, submit } from '../slurm/sbatch';
 import { loadSite } from '../site/load';
+import { loadSpecFile } from '../spec/load';
 import { prepare, PrepareOptions } from './prepare';
 
 export interface SubmitCommandOptions extends PrepareOptions {
@@ -17,7 +18,7 @@ export function submitCommand(specFile: string, options: SubmitCommandOptions): 
   const fresh = options.jobDir === undefined;
   const site = loadSite(options.site);
   const dir = options.jobDir !== undefined ? resolve(options.jobDir) : newJobDirPath(site.jobsDir);
-  const prepared = prepare(specFile, options, dir, !options.dryRun, site);
+  const prepared = prepare(loadSpecFile(specFile), options, dir, !options.dryRun, site);
   const files = jobFiles(dir);
   const argv = sbatchArgv(prepared.site.sbatch, files.script);
   if (options.dryRun) {

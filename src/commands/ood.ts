@@ -1,0 +1,97 @@
+// The Open OnDemand hook: submit.yml.erb hands tre-job the form values (and the token on
+// stdin); tre-job renders the same script `tre-job submit` would, into the session's staged
+// directory, and tells OOD what to submit. No second copy of the logic lives in the app.
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { stringify } from 'yaml';
+import { InputError } from '../errors';
+import { jobFiles, makeJobDir, writeJobFiles } from '../jobdir';
+import { formError, formToSpec, OodForm } from '../ood/form';
+import { parseSpec } from '../spec/load';
+import { seconds } from '../spec/resolve';
+import type { JobSpec } from '../spec/schema';
+import { prepare, PrepareOptions } from './prepare';
+
+export interface OodCommandOptions extends PrepareOptions {
+  form?: string;
+  formJson?: string;
+  jobDir?: string;
+  spec?: boolean;
+}
+
+/** What submit.yml.erb puts into OOD's `script:` keys, and where the job body is. */
+export interface OodSubmission {
+  jobName: string;
+  wallTimeSeconds: number;
+  /** sbatch options for `script.native` (resources and the pre-time-limit signal). */
+  native: string[];
+  /** The job body: run it with bash from the app's template/script.sh.erb. */
+  script: string;
+  jobDir: string;
+  containerName: string | null;
+}
+
+/** Options OOD sets itself through `script:` keys (job_name, wall_time, output_path). */
+const SET_BY_OOD = /^--(job-name|time|output)=/;
+
+function readForm(options: OodCommandOptions): OodForm {
+  if ((options.form === undefined) === (options.formJson === undefined)) {
+    throw new InputError('--form', 'give the form values with exactly one of --form FILE or --form-json JSON');
+  }
+  let text: string;
+  try {
+    text = options.form !== undefined ? readFileSync(options.form, 'utf8') : (options.formJson as string);
+  } catch (err) {
+    throw new InputError('--form', `cannot read ${options.form}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new InputError('--form', 'is not valid JSON');
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new InputError('--form', 'must be a JSON object of form values');
+  return value as OodForm;
+}
+
+function specFromForm(form: OodForm): JobSpec {
+  try {
+    return parseSpec(formToSpec(form));
+  } catch (err) {
+    throw err instanceof InputError ? formError(err, form) : err;
+  }
+}
+
+/**
+ * Without --job-dir: the plain sbatch script for these form values (or, with --spec, the
+ * equivalent spec for `tre-job submit`). With --job-dir (OOD's staged root): write
+ * tre-job.sh and the credentials file there and print the submission as JSON.
+ */
+export function oodCommand(options: OodCommandOptions): string {
+  const form = readForm(options);
+  const spec = specFromForm(form);
+  if (options.spec) return stringify(spec);
+  const withForm = (run: () => string): string => {
+    try {
+      return run();
+    } catch (err) {
+      throw err instanceof InputError ? formError(err, form) : err;
+    }
+  };
+  if (options.jobDir === undefined) return withForm(() => prepare(spec, options, undefined, false).script);
+  const dir = resolve(options.jobDir);
+  return withForm(() => {
+    const prepared = prepare(spec, options, dir, true);
+    const files = jobFiles(makeJobDir(dir, false), 'tre-job.sh');
+    writeJobFiles(files, prepared.script, prepared.token);
+    const submission: OodSubmission = {
+      jobName: prepared.job.jobName,
+      wallTimeSeconds: seconds(prepared.job.time),
+      native: prepared.directives.filter((option) => !SET_BY_OOD.test(option)),
+      script: files.script,
+      jobDir: dir,
+      containerName: prepared.job.runtime === 'podman' ? (prepared.job.containerName ?? `${prepared.job.image.name}-${options.session ?? 'JOBID'}`) : null,
+    };
+    return `${JSON.stringify(submission)}\n`;
+  });
+}

@@ -1,0 +1,129 @@
+// Open OnDemand form values (all strings, as OOD passes them) -> a job spec for the same
+// pipeline as `tre-job submit`, so that both paths render from one model.
+import { InputError } from '../errors';
+
+/** The batch container app's form attributes (ood/apps/batch_container/form.yml). */
+export interface OodForm {
+  image?: string;
+  registry_username?: string;
+  runner?: string;
+  reuse_sif?: string;
+  container_name?: string;
+  cpus?: string;
+  memory_gib?: string;
+  use_gpu?: string;
+  runner_args?: string;
+  env_vars?: string;
+  container_args?: string;
+  [other: string]: unknown;
+}
+
+/** Form attributes that tre-job reads; others (cluster, the token field, OOD's own) are ignored. */
+const FIELDS = ['image', 'registry_username', 'runner', 'reuse_sif', 'container_name', 'cpus', 'memory_gib', 'use_gpu', 'runner_args', 'env_vars', 'container_args'] as const;
+
+/** Where a spec field came from on the form, for error messages users can act on. */
+const FORM_FIELD: Record<string, string> = {
+  image: 'image',
+  'registry.username': 'registry_username',
+  runtime: 'runner',
+  reuseSif: 'reuse_sif',
+  name: 'container_name',
+  cpus: 'cpus',
+  memoryGiB: 'memory_gib',
+  gpu: 'use_gpu',
+};
+
+/** Lines of a textarea: CR LF or LF, blank lines skipped; each with its 1-based line number. */
+export function formLines(text: string | undefined): { line: string; number: number }[] {
+  return (text ?? '')
+    .split(/\r?\n/)
+    .map((line, index) => ({ line, number: index + 1 }))
+    .filter(({ line }) => line.trim() !== '');
+}
+
+/**
+ * Split one line into words, as a shell user would expect: spaces separate; '...' is literal
+ * (a `$` in it is escaped as `\$`, so it is not expanded later); "..." keeps its text with \"
+ * and \\ unescaped, and `${VAR}` in it expands; outside quotes a backslash escapes a space or a
+ * quote. Any other backslash stays, so `\$` still reaches the expansion helper as a literal `$`.
+ */
+export function splitWords(line: string, field: string): string[] {
+  const words: string[] = [];
+  let word: string | null = null;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i] as string;
+    if (c === ' ' || c === '\t') {
+      if (word !== null) words.push(word);
+      word = null;
+    } else if (c === "'" || c === '"') {
+      const end = findClosingQuote(line, i, c);
+      if (end < 0) throw new InputError(field, `unterminated ${c === "'" ? 'single' : 'double'} quote`);
+      const inner = line.slice(i + 1, end);
+      word = (word ?? '') + (c === '"' ? inner.replace(/\\(["\\])/g, '$1') : inner.replace(/\$/g, '\\$'));
+      i = end;
+    } else if (c === '\\' && /[ \t'"]/.test(line[i + 1] ?? '')) {
+      word = (word ?? '') + line[i + 1];
+      i++;
+    } else {
+      word = (word ?? '') + c;
+    }
+  }
+  if (word !== null) words.push(word);
+  return words;
+}
+
+function findClosingQuote(line: string, open: number, quote: string): number {
+  for (let i = open + 1; i < line.length; i++) {
+    if (quote === '"' && line[i] === '\\') i++;
+    else if (line[i] === quote) return i;
+  }
+  return -1;
+}
+
+function flag(value: string | undefined): boolean {
+  return value === '1' || value === 'true' || value === 'yes';
+}
+
+function count(value: string | undefined, field: string): number | undefined {
+  if (value === undefined || value.trim() === '') return undefined;
+  if (!/^[0-9]+$/.test(value.trim())) throw new InputError(field, `must be a whole number, got "${value}"`);
+  return Number(value.trim());
+}
+
+/** A spec object (checked afterwards by the spec schema) from OOD form values. */
+export function formToSpec(form: OodForm): Record<string, unknown> {
+  for (const key of FIELDS) {
+    const value = form[key];
+    if (value !== undefined && typeof value !== 'string') throw new InputError(key, 'must be a string (OOD form value)');
+  }
+  const runner = form.runner?.trim();
+  const spec: Record<string, unknown> = { image: (form.image ?? '').trim() };
+  if (form.registry_username?.trim()) spec.registry = { username: form.registry_username.trim() };
+  if (runner) spec.runtime = runner;
+  if (form.container_name?.trim() && runner !== 'apptainer') spec.name = form.container_name.trim();
+  if (flag(form.reuse_sif) && runner === 'apptainer') spec.reuseSif = true;
+  const cpus = count(form.cpus, 'cpus');
+  if (cpus !== undefined) spec.cpus = cpus;
+  const memory = count(form.memory_gib, 'memory_gib');
+  if (memory !== undefined) spec.memoryGiB = memory;
+  if (flag(form.use_gpu)) spec.gpu = true;
+  const env = formLines(form.env_vars).map(({ line }) => line.replace(/^\s+/, ''));
+  if (env.length) spec.env = env;
+  spec.args = formLines(form.container_args).flatMap(({ line, number }) => splitWords(line, `container_args line ${number}`));
+  spec.runnerArgs = formLines(form.runner_args).flatMap(({ line, number }) => splitWords(line, `runner_args line ${number}`));
+  return spec;
+}
+
+/** Name a spec-level error by the form field it came from (e.g. env.1 -> env_vars line 2). */
+export function formError(err: InputError, form: OodForm): InputError {
+  const [head, index] = err.field.split('.');
+  if (head === 'env' && index !== undefined && /^[0-9]+$/.test(index)) {
+    const line = formLines(form.env_vars)[Number(index)];
+    return new InputError(`env_vars line ${line?.number ?? Number(index) + 1}`, err.problem);
+  }
+  if (head === 'args' || head === 'runnerArgs') {
+    return new InputError(head === 'args' ? 'container_args' : 'runner_args', err.problem);
+  }
+  const mapped = FORM_FIELD[err.field];
+  return mapped ? new InputError(mapped, err.problem) : err;
+}
