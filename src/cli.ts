@@ -2,7 +2,14 @@
 import { Command, Option } from 'commander';
 import { VERSION } from './version';
 
-export type Output = (text: string) => void;
+export interface CliIo {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  /** Commands that keep running (submit --wait, logs --follow) hand their exit status here. */
+  defer: (exitStatus: Promise<number>) => void;
+  tty: boolean;
+  interactive: boolean;
+}
 
 const EXAMPLE_SPEC = `
 Spec example (YAML):
@@ -13,6 +20,8 @@ Spec example (YAML):
   env: ["GREETING=hello from \${USER}"]
   args: ["-d", "5"]`;
 
+const SITE_OPTION = ['--site <file>', 'site config (default: $TRE_JOB_SITE, else built-in)'] as const;
+
 function tokenOptions(command: Command): Command {
   return command
     .option('--token-file <file>', 'read the registry access token from FILE')
@@ -21,7 +30,8 @@ function tokenOptions(command: Command): Command {
 }
 
 /** Build the CLI. Commands are loaded lazily so that start-up stays close to bare node. */
-export function buildCli(out: Output): Command {
+export function buildCli(io: CliIo): Command {
+  const out = io.stdout;
   const program = new Command('tre-job')
     .description('Turn a container job spec into a Slurm batch script for a Trusted Research Environment, and submit it.')
     .version(VERSION)
@@ -34,7 +44,7 @@ export function buildCli(out: Output): Command {
       .command('render')
       .description('render the sbatch script: on stdout, or into --job-dir DIR (job.sh 0700, credentials 0600)')
       .argument('<spec>', 'job spec file (YAML or JSON)')
-      .option('--site <file>', 'site config (default: $TRE_JOB_SITE, else built-in)')
+      .option(...SITE_OPTION)
       .option('--job-dir <dir>', 'write DIR/job.sh and the credentials file, and print the script path')
       .addOption(new Option('--session <id>', 'OOD session id (names the container NAME-SESSION)').hideHelp())
       .addHelpText('after', `\nExample:\n  tre-job render job.yaml > job.sh\n${EXAMPLE_SPEC}`),
@@ -45,12 +55,39 @@ export function buildCli(out: Output): Command {
       .command('submit')
       .description('render into a new job directory (default under $HOME/tre-jobs/) and submit it with sbatch; prints the job id')
       .argument('<spec>', 'job spec file (YAML or JSON)')
-      .option('--site <file>', 'site config (default: $TRE_JOB_SITE, else built-in)')
+      .option(...SITE_OPTION)
       .option('--job-dir <dir>', 'job directory to use instead of a new one')
       .option('--dry-run', 'print the exact sbatch command line; write and submit nothing')
       .option('--json', 'print a JSON object (jobId, jobDir, script, outputLog)')
-      .addHelpText('after', '\nExample:\n  tre-job submit job.yaml --token-file ~/.ghcr-token'),
-  ).action((spec: string, options) => out(require('./commands/submit').submitCommand(spec, options)));
+      .option('--wait', "follow the job on stderr until it ends, print its outputs dir, and exit with the job's exit status")
+      .option('--cancel-on-interrupt', 'with --wait: Ctrl-C cancels the job instead of asking')
+      .addHelpText('after', '\nExamples:\n  tre-job submit job.yaml --token-file ~/.ghcr-token\n  tre-job submit job.yaml --token-file ~/.ghcr-token --wait'),
+  ).action((spec: string, options) => {
+    if (options.wait && !options.dryRun) io.defer(require('./commands/submit').submitAndWait(spec, options, io));
+    else out(require('./commands/submit').submitCommand(spec, options));
+  });
+
+  program
+    .command('status')
+    .description("one line per job: state, phase, elapsed time, exit status, image, outputs dir (default: all your tre-job jobs)")
+    .argument('[jobid...]', 'Slurm job ids')
+    .option(...SITE_OPTION)
+    .option('--json', 'print JSON')
+    .addHelpText('after', '\nExamples:\n  tre-job status\n  tre-job status 1234 --json')
+    .action((jobIds: string[], options) => out(require('./commands/status').statusCommand(jobIds, options)));
+
+  program
+    .command('logs')
+    .description("print the job's output.log")
+    .argument('<jobid>', 'Slurm job id')
+    .option(...SITE_OPTION)
+    .option('--follow', 'keep printing until the job has ended')
+    .addHelpText('after', '\nExample:\n  tre-job logs 1234 --follow')
+    .action((jobId: string, options) => {
+      const { findJob } = require('./jobs');
+      const record = findJob(jobId, require('./site/load').loadSite(options.site).jobsDir);
+      io.defer(require('./commands/follow').followLog(record, io, options.follow ?? false));
+    });
 
   tokenOptions(
     program
@@ -58,7 +95,7 @@ export function buildCli(out: Output): Command {
       .description('Open OnDemand hook: render the job for OOD form values (see ood/apps/)')
       .option('--form <file>', 'JSON object of the form values, as OOD passes them (strings)')
       .option('--form-json <json>', 'the same, inline')
-      .option('--site <file>', 'site config (default: $TRE_JOB_SITE, else built-in)')
+      .option(...SITE_OPTION)
       .option('--job-dir <dir>', "the session's staged directory: write tre-job.sh and credentials there, print JSON for submit.yml.erb")
       .option('--session <id>', 'OOD session id (names the container NAME-SESSION)')
       .option('--spec', 'print the equivalent job spec (for tre-job submit) instead')
@@ -69,7 +106,7 @@ export function buildCli(out: Output): Command {
     .command('validate')
     .description('check a spec against the site policy; write nothing')
     .argument('<spec>', 'job spec file (YAML or JSON)')
-    .option('--site <file>', 'site config (default: $TRE_JOB_SITE, else built-in)')
+    .option(...SITE_OPTION)
     .addHelpText('after', '\nExample:\n  tre-job validate job.yaml')
     .action((spec: string, options) => out(require('./commands/validate').validateCommand(spec, options)));
 
@@ -78,6 +115,12 @@ export function buildCli(out: Output): Command {
     .description('print the JSON Schema of the job spec')
     .addHelpText('after', '\nExample:\n  tre-job schema > tre-job.schema.json')
     .action(() => out(require('./commands/schema').schemaCommand()));
+
+  program
+    .command('completion')
+    .description('print a bash completion script')
+    .addHelpText('after', "\nExample:\n  tre-job completion > ~/.tre-job.bash && echo 'source ~/.tre-job.bash' >> ~/.bashrc")
+    .action(() => out(require('./commands/completion').completionCommand(program)));
 
   return program;
 }

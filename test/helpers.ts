@@ -22,6 +22,7 @@ export function runCliUnchecked(args: string[]): CliResult {
   let stdout = '';
   let stderr = '';
   const status = run(args, { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t) });
+  if (typeof status !== 'number') throw new Error(`tre-job ${args.join(' ')} keeps running: test it with runBin`);
   return { status, stdout, stderr };
 }
 

@@ -5,16 +5,32 @@ import { shq } from '../render/quote';
 import { sbatchArgv, submit } from '../slurm/sbatch';
 import { loadSite } from '../site/load';
 import { loadSpecFile } from '../spec/load';
+import { JobRecord, writeJobRecord } from '../jobs';
+import { FollowIo, waitForJob } from './follow';
 import { prepare, PrepareOptions } from './prepare';
 
 export interface SubmitCommandOptions extends PrepareOptions {
   jobDir?: string;
   dryRun?: boolean;
   json?: boolean;
+  wait?: boolean;
+  cancelOnInterrupt?: boolean;
+}
+
+/** Submit, then (with --wait) follow the job to its end and exit with its status. */
+export async function submitAndWait(specFile: string, options: SubmitCommandOptions, io: FollowIo): Promise<number> {
+  const { record, printed } = submitJob(specFile, options);
+  io.stdout(printed);
+  if (!record) return 0;
+  return waitForJob(record, io, { cancelOnInterrupt: options.cancelOnInterrupt ?? false });
 }
 
 /** Render into a new job directory and submit with sbatch; returns what to print. */
 export function submitCommand(specFile: string, options: SubmitCommandOptions): string {
+  return submitJob(specFile, options).printed;
+}
+
+function submitJob(specFile: string, options: SubmitCommandOptions): { record: JobRecord | null; printed: string } {
   const fresh = options.jobDir === undefined;
   const site = loadSite(options.site);
   const dir = options.jobDir !== undefined ? resolve(options.jobDir) : newJobDirPath(site.jobsDir);
@@ -23,7 +39,8 @@ export function submitCommand(specFile: string, options: SubmitCommandOptions): 
   const argv = sbatchArgv(prepared.site.sbatch, files.script);
   if (options.dryRun) {
     // Nothing is written: show what would run.
-    return options.json ? `${JSON.stringify({ dryRun: true, argv, jobDir: dir, script: prepared.script })}\n` : `${argv.map(shq).join(' ')}\n`;
+    const printed = options.json ? `${JSON.stringify({ dryRun: true, argv, jobDir: dir, script: prepared.script })}\n` : `${argv.map(shq).join(' ')}\n`;
+    return { record: null, printed };
   }
   makeJobDir(dir, fresh);
   writeJobFiles(files, prepared.script, prepared.token);
@@ -35,7 +52,17 @@ export function submitCommand(specFile: string, options: SubmitCommandOptions): 
     rmSync(fresh ? dir : files.credentials, { recursive: true, force: true });
     throw err;
   }
-  if (!options.json) return `${submission.jobId}\n`;
-  const result = { jobId: submission.jobId, cluster: submission.cluster, jobDir: dir, script: files.script, outputLog: `${dir}/output.log` };
-  return `${JSON.stringify(result)}\n`;
+  const record: JobRecord = {
+    jobId: submission.jobId,
+    cluster: submission.cluster,
+    jobName: prepared.job.jobName,
+    image: prepared.job.pullRef,
+    submittedAt: new Date().toISOString(),
+    jobDir: dir,
+    outputLog: `${dir}/output.log`,
+  };
+  writeJobRecord(record);
+  if (!options.json) return { record, printed: `${submission.jobId}\n` };
+  const result = { jobId: submission.jobId, cluster: submission.cluster, jobDir: dir, script: files.script, outputLog: record.outputLog };
+  return { record, printed: `${JSON.stringify(result)}\n` };
 }

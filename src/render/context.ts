@@ -35,6 +35,8 @@ export interface ScriptContext {
   runnerArgs: string[];
   sifName: string;
   reuseSif: boolean;
+  /** Also print the summary as one JSON line. */
+  summaryJson: boolean;
   /** The runtime's partials, by section: a new runtime is one enum value plus these files. */
   partials: { cleanup: string; pull: string; exec: string };
 }
@@ -87,6 +89,7 @@ export function buildContext(job: Job, site: Site, options: RenderOptions = {}):
     runnerArgs: job.runnerArgs,
     sifName: `${job.jobName}.sif`,
     reuseSif: job.reuseSif,
+    summaryJson: site.summaryJson,
     partials: { cleanup: `cleanup-${job.runtime}`, pull: `pull-${job.runtime}`, exec: `exec-${job.runtime}` },
   };
 }

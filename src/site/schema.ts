@@ -38,6 +38,7 @@ export const siteSchema = z
       .regex(/^[A-Za-z0-9:_.-]+$/, { message: 'must look like gpu:1' })
       .optional()
       .describe('sbatch --gres value for a GPU job, e.g. gpu:1. Unset: this site has no GPUs.'),
+    summaryJson: z.boolean().describe('End output.log with the summary as one JSON line too (tre-job-summary {...}), for job cards or monitoring. Default: false.'),
     jobsDir: z.string().regex(/^[^\0\n:,]+$/, { message: 'must be a path' }).describe('Where submit puts job directories; relative paths are under $HOME. Default: tre-jobs.'),
   })
   .describe('tre-job site configuration (YAML).');
@@ -57,5 +58,6 @@ export const BUILT_IN_SITE: Site = {
   apptainer: 'apptainer',
   sbatch: 'sbatch',
   signalGraceSeconds: 60,
+  summaryJson: false,
   jobsDir: 'tre-jobs',
 };

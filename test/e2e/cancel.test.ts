@@ -39,6 +39,8 @@ describeE2E('ending a running podman job', () => {
     expect(log).toContain(`tre-job INFO: Removed ${scratch}`);
     expect(log).toContain(`tre-job INFO: Removed container ${container}`);
     expect(log).toContain('tre-job INFO: Job finished with exit status 143');
+    expect(log).toContain('tre-job INFO: Summary: exit status 143: cancelled (SIGTERM: scancel, or maintenance)');
+    expect(log).toMatch(new RegExp(`Summary: clean-up removed ${scratch.split('/').pop()} container ${container} \n`));
     expect(containerMs).toBeLessThan(KILL_WAIT_MS);
     expect(podmanPsAll('alice')).toEqual([]);
     expect(existsSync(join(outputs, 'probe-sleeping'))).toBe(true);
@@ -53,6 +55,7 @@ describeE2E('ending a running podman job', () => {
     console.log(`time limit: job ended ${Date.now() - t0} ms after its container was seen running; state ${job.state} ${job.exitCode}:${job.signal}`);
     expect(log).toContain('tre-job ERROR: Job is about to reach its time limit (SIGUSR1): stopping the container and cleaning up');
     expect(log).toContain('tre-job INFO: Job finished with exit status 124');
+    expect(log).toContain('tre-job INFO: Summary: exit status 124: stopped at its time limit (SIGUSR1, sent shortly before the limit)');
     expect(job.exitCode).toBe(124);
     expect(podmanPsAll('bob')).toEqual([]);
     expect(homeDirs('bob').scratch).toEqual([]);

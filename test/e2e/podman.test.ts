@@ -44,7 +44,7 @@ describeE2E('podman batch jobs on the real stack', () => {
     const written = join('/safe_data/demo', `probe-wrote-job-${submitted.jobId}`);
     expect(statSync(written).uid).toBe(alice);
     expect(statSync(written).gid).toBe(gidOf('tre-demo'));
-    expect(readdirSync(submitted.jobDir).sort()).toEqual(['job.sh', 'output.log']);
+    expect(readdirSync(submitted.jobDir).sort()).toEqual(['job.json', 'job.sh', 'output.log']);
     expect(podmanPsAll('alice')).toEqual([]);
   });
 
@@ -53,6 +53,7 @@ describeE2E('podman batch jobs on the real stack', () => {
     expect(job.state).toBe('FAILED');
     expect(job.exitCode).toBe(3);
     expect(log).toContain('tre-job INFO: Container exited with status 3');
+    expect(log).toContain("tre-job INFO: Summary: exit status 3: the container's own exit status");
     expect(homeDirs('alice').scratch).toEqual([]);
   });
 
@@ -110,8 +111,10 @@ describeE2E('podman batch jobs on the real stack', () => {
     expect(job.state).toBe('FAILED');
     expect(job.exitCode).toBe(1);
     expect(log).toContain(`ERROR: Cannot log in to ${stack.registry} as ${stack.registryUser}: check the registry username and access token`);
+    expect(log).toContain(`Summary: exit status 1: failed before the container ran: Cannot log in to ${stack.registry}`);
+    expect(log).toContain(`tre-job INFO: Next: create a new read-only access token for ${stack.registry} and submit again`);
     expect(homeDirs('alice').scratch).toEqual([]);
-    expect(readdirSync(submitted.jobDir).sort()).toEqual(['job.sh', 'output.log']);
+    expect(readdirSync(submitted.jobDir).sort()).toEqual(['job.json', 'job.sh', 'output.log']);
     expect(podmanPsAll('alice')).toEqual([]);
   });
 

@@ -1,5 +1,6 @@
 // submit, render --job-dir, validate and schema through the built binary, with a recording
 // fake sbatch on PATH (test/fixtures/bin/sbatch).
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { listDir, readNul, runBin, SHIM_BIN, tempDir, writeYaml } from '../helpers';
@@ -123,9 +124,19 @@ describe('tre-job validate and schema', () => {
     expect(schema.properties.time.pattern).toBe('^([0-9]{1,3}):([0-5][0-9]):([0-5][0-9])$');
   });
 
-  it('shows help with an example and exits 0', () => {
-    const result = runBin(['submit', '--help']);
+  it.each(['render', 'submit', 'status', 'logs', 'ood', 'validate', 'schema', 'completion'])('%s --help shows an example and exits 0', (command) => {
+    const result = runBin([command, '--help']);
     expect(result.status).toBe(0);
-    expect(result.stdout).toContain('Example:');
+    expect(result.stdout).toMatch(/\nExamples?:\n  tre-job /);
+  });
+
+  it('prints a bash completion script that completes commands and options', () => {
+    const script = runBin(['completion']).stdout;
+    const complete = (line: string) =>
+      spawnSync('bash', ['-c', `${script}\nCOMP_WORDS=(${line}); COMP_CWORD=$((\${#COMP_WORDS[@]} - 1)); _tre_job; printf '%s\\n' "\${COMPREPLY[@]}"`], { encoding: 'utf8' })
+        .stdout.trim()
+        .split('\n');
+    expect(complete("tre-job su")).toEqual(['submit']);
+    expect(complete("tre-job submit --wa")).toEqual(['--wait']);
   });
 });

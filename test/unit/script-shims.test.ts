@@ -33,7 +33,8 @@ function fixture(): Fixture {
   return f;
 }
 
-const SITE = (f: Fixture) => ({
+const SITE = (f: Fixture, extra: Record<string, unknown> = {}) => ({
+  ...extra,
   registries: [{ host: '127.0.0.1:5000', insecure: true }, { host: 'ghcr.io' }],
   safeDataRoot: f.safeDataRoot,
   projectGroupPrefix: 'tre',
@@ -42,9 +43,9 @@ const SITE = (f: Fixture) => ({
 });
 
 /** Render `spec` into f.jobDir with a token, return the script path. */
-function render(f: Fixture, spec: Record<string, unknown>): string {
+function render(f: Fixture, spec: Record<string, unknown>, site: Record<string, unknown> = {}): string {
   const specFile = writeYaml(f.root, 'spec.yaml', { image: '127.0.0.1:5000/tre/probe:1.0', registry: { username: 'treuser' }, ...spec });
-  const siteFile = writeYaml(f.root, 'site.yaml', SITE(f));
+  const siteFile = writeYaml(f.root, 'site.yaml', SITE(f, site));
   const tokenFile = join(f.root, 'token');
   writeFileSync(tokenFile, `${TOKEN}\n`);
   return runCli(['render', specFile, '--site', siteFile, '--job-dir', f.jobDir, '--token-file', tokenFile]).stdout.trim();
@@ -266,6 +267,51 @@ describe('podman job script', () => {
     ]);
     expect((await runScript(f, script)).status).toBe(0);
     expect(call(f, 'podman', 'run').argv).toContain('nvidia.com/gpu=all');
+  });
+});
+
+describe('the summary at the end of output.log', () => {
+  const SUMMARY = /tre-job INFO: Summary: exit status (\d+): (.*)\n.*Summary: prologue ([0-9.]+ s|-), pull ([0-9.]+ s|-), run ([0-9.]+ s|-), clean-up ([0-9.]+ s|-)\n.*Summary: outputs (\S+) \((\d+) files, (\d+) KiB, kept\)\n.*Summary: clean-up removed (.*)\n/;
+
+  it('gives the status, its meaning, the time of each phase, the outputs and what was removed', async () => {
+    const result = await runScript(f, render(f, {}), { SHIM_RUN_EXIT: '3' });
+    const [, status, reason, prologue, pull, run, cleanup, outputsDir, files, , removed] = SUMMARY.exec(result.output) ?? [];
+    expect([status, reason]).toEqual(['3', "the container's own exit status"]);
+    for (const span of [prologue, pull, run, cleanup]) expect(span).toMatch(/^\d+\.\d{3} s$/);
+    expect(outputsDir).toBe(join(f.home, outputs(f)[0] as string));
+    expect(files).toBe('1'); // the shim's from-container file
+    expect(removed).toMatch(/^scratch-\d{7} $/);
+    expect(result.output).toMatch(/Summary: clean-up removed .*\n.*tre-job INFO: Job finished with exit status 3\n$/);
+  });
+
+  it('says the job was cancelled, and what the clean-up removed, after SIGTERM', async () => {
+    const child = start(f, render(f, {}), { SHIM_RUN_SLEEP: '30' });
+    const done = ended(child);
+    await until(() => existsSync(join(f.log, 'running')));
+    child.kill('SIGTERM');
+    const result = await done;
+    const [, status, reason, , , run, , , , , removed] = SUMMARY.exec(result.output) ?? [];
+    expect([status, reason]).toEqual(['143', 'cancelled (SIGTERM: scancel, or maintenance)']);
+    expect(run).toMatch(/s$/);
+    expect(removed).toMatch(/^scratch-\d{7} container probe-42 $/);
+  });
+
+  it('says what to do next when the pull fails, and shows the phases that did not run as -', async () => {
+    const result = await runScript(f, render(f, {}), { SHIM_PULL_EXIT: '125' });
+    const [, status, reason, , , run] = SUMMARY.exec(result.output) ?? [];
+    expect(status).toBe('1');
+    expect(reason).toContain('failed before the container ran: Cannot pull 127.0.0.1:5000/tre/probe:1.0');
+    expect(run).toBe('-');
+    expect(result.output).toContain('tre-job INFO: Next: check that the image and tag exist in the registry');
+  });
+
+  it('adds one JSON line when the site asks for it', async () => {
+    const result = await runScript(f, render(f, {}, { summaryJson: true }), { SHIM_RUN_EXIT: '2' });
+    const line = result.output.split('\n').find((l) => l.startsWith('tre-job-summary '));
+    const summary = JSON.parse((line as string).slice('tre-job-summary '.length));
+    expect(summary).toMatchObject({ jobId: '42', exitStatus: 2, reason: "the container's own exit status", outputFiles: 1 });
+    expect(summary.outputs).toBe(join(f.home, outputs(f)[0] as string));
+    expect(Object.keys(summary.phasesSeconds)).toEqual(['prologue', 'pull', 'run', 'cleanup']);
   });
 });
 

@@ -24,7 +24,7 @@ if (!hasShellcheck && process.env.CI === 'true') throw new Error('shellcheck is 
 describe('rendered scripts', () => {
   const dir = tempDir();
   afterAll(() => dir.remove());
-  const site = writeYaml(dir.path, 'site.yaml', { registries: [{ host: '127.0.0.1:5000', insecure: true }], gpuGres: 'gpu:1', projectGroupPrefix: 'tre' });
+  const site = writeYaml(dir.path, 'site.yaml', { registries: [{ host: '127.0.0.1:5000', insecure: true }], gpuGres: 'gpu:1', projectGroupPrefix: 'tre', summaryJson: true });
 
   it.each(variants)('%s passes bash -n and shellcheck', (name, spec) => {
     const script = runCli(['render', writeYaml(dir.path, 'spec.yaml', spec), '--site', site, '--session', 'ood-123']).stdout;

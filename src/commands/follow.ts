@@ -1,0 +1,109 @@
+// Following a job from the terminal: `submit --wait` and `logs --follow`.
+import { createInterface } from 'node:readline';
+import { JobRecord, jobStatus, JobStatus, readLog } from '../jobs';
+import { ACTIVE_STATES, cancelJob, showJob } from '../slurm/scontrol';
+
+export interface FollowIo {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  /** stderr is a terminal: one updating line instead of a line per change. */
+  tty: boolean;
+  /** stdin is a terminal: Ctrl-C may ask a question. */
+  interactive: boolean;
+}
+
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function describe(status: JobStatus): string {
+  if (status.detail.startsWith('pending')) return `job ${status.jobId}: ${status.detail}`;
+  const where = status.node ? ` on ${status.node}` : '';
+  const phase = status.detail === 'running' ? 'container running' : status.detail;
+  return `job ${status.jobId}: ${status.state.toLowerCase()}${where}: ${phase}`;
+}
+
+/** Ask on the terminal; resolves to the answer line. */
+function ask(question: string, io: FollowIo): Promise<string> {
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  return new Promise((resolve) => {
+    io.stderr(io.tty ? '\n' : '');
+    rl.question(question, (answer) => {
+      rl.close();
+      resolve(answer);
+    });
+  });
+}
+
+/**
+ * Show the job's progress on stderr until it ends; print the outputs dir on stdout and
+ * resolve to the job's exit status. Ctrl-C cancels the job (cancelOnInterrupt), asks
+ * (on a terminal), or stops following and leaves the job running (exit 130).
+ */
+export async function waitForJob(record: JobRecord, io: FollowIo, options: { cancelOnInterrupt?: boolean; pollMs?: number } = {}): Promise<number> {
+  let stopFollowing = false;
+  let asking = false;
+  const onInterrupt = async () => {
+    if (asking) return;
+    if (options.cancelOnInterrupt) {
+      io.stderr(`\ncancelling job ${record.jobId} (scancel)\n`);
+      cancelJob(record.jobId);
+      return;
+    }
+    if (io.interactive) {
+      asking = true;
+      const answer = await ask(`Cancel job ${record.jobId}? [y/N] `, io);
+      asking = false;
+      if (/^y(es)?$/i.test(answer.trim())) {
+        cancelJob(record.jobId);
+        io.stderr(`cancelling job ${record.jobId} (scancel)\n`);
+        return;
+      }
+    }
+    stopFollowing = true;
+  };
+  process.on('SIGINT', onInterrupt);
+  try {
+    let shown = '';
+    for (;;) {
+      const slurm = showJob(record.jobId);
+      const status = jobStatus(record, slurm);
+      const line = describe(status);
+      if (line !== shown && !asking) {
+        io.stderr(io.tty ? `\r\x1b[K${line}` : `${line}\n`);
+        shown = line;
+      }
+      const ended = slurm === null || !ACTIVE_STATES.has(slurm.state);
+      if (ended) {
+        const exitStatus = status.exitStatus ?? 1;
+        io.stderr(`${io.tty ? '\n' : ''}job ${record.jobId} ${status.state}, exit status ${exitStatus}${status.outputs ? `; outputs in ${status.outputs}` : ''}\n`);
+        if (status.outputs) io.stdout(`${status.outputs}\n`);
+        return exitStatus;
+      }
+      if (stopFollowing) {
+        io.stderr(`${io.tty ? '\n' : ''}job ${record.jobId} keeps running; follow it with: tre-job logs ${record.jobId} --follow\n`);
+        return 130;
+      }
+      await pause(options.pollMs ?? 500);
+    }
+  } finally {
+    process.off('SIGINT', onInterrupt);
+  }
+}
+
+/** Print output.log; with follow, keep printing what is added until the job has ended. */
+export async function followLog(record: JobRecord, io: Pick<FollowIo, 'stdout'>, follow: boolean, pollMs = 250): Promise<number> {
+  let printed = 0;
+  const flush = () => {
+    const log = readLog(record.outputLog);
+    if (log.length > printed) io.stdout(log.slice(printed));
+    printed = Math.max(printed, log.length);
+  };
+  flush();
+  while (follow) {
+    const slurm = showJob(record.jobId);
+    if (slurm === null || !ACTIVE_STATES.has(slurm.state)) break;
+    await pause(pollMs);
+    flush();
+  }
+  flush();
+  return 0;
+}
