@@ -3,6 +3,7 @@ import { InputError } from '../errors';
 import type { Site } from '../site/schema';
 import type { Job } from '../spec/resolve';
 import type { EnvVar } from '../spec/load';
+import { forcedArgs } from '../policy';
 import { VERSION } from '../version';
 
 export interface RenderOptions {
@@ -33,6 +34,8 @@ export interface ScriptContext {
   envPairs: string[];
   args: string[];
   runnerArgs: string[];
+  /** The site's forced flags and mounts, after the user's runner arguments. */
+  forcedArgs: string[];
   sifName: string;
   reuseSif: boolean;
   /** Also print the summary as one JSON line. */
@@ -87,6 +90,7 @@ export function buildContext(job: Job, site: Site, options: RenderOptions = {}):
     envPairs: job.env.map(({ name, value }) => `${name}=${value}`),
     args: job.args,
     runnerArgs: job.runnerArgs,
+    forcedArgs: forcedArgs(job.runtime, site),
     sifName: `${job.jobName}.sif`,
     reuseSif: job.reuseSif,
     summaryJson: site.summaryJson,

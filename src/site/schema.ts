@@ -38,6 +38,19 @@ export const siteSchema = z
       .regex(/^[A-Za-z0-9:_.-]+$/, { message: 'must look like gpu:1' })
       .optional()
       .describe('sbatch --gres value for a GPU job, e.g. gpu:1. Unset: this site has no GPUs.'),
+    runnerArgs: z
+      .strictObject({
+        mode: z.enum(['deny', 'allow']).describe('deny: any flag but the built-in privilege list and `deny`; allow: only the flags in `allow`.'),
+        allow: z.array(z.string().regex(/^-{1,2}[A-Za-z0-9][A-Za-z0-9-]*$/, { message: 'must be a flag such as --workdir' })).default([]),
+        deny: z.array(z.string().regex(/^-{1,2}[A-Za-z0-9][A-Za-z0-9-]*$/, { message: 'must be a flag such as --workdir' })).default([]),
+      })
+      .describe('What users may add as runner arguments. Default: mode deny, nothing extra denied.'),
+    forcedRunnerArgs: z
+      .strictObject({ podman: z.array(z.string()).default([]), apptainer: z.array(z.string()).default([]) })
+      .describe('Flags the site adds after the user runner arguments, so the user cannot override them.'),
+    forcedMounts: z
+      .array(z.strictObject({ source: absolutePath, target: absolutePath, readOnly: z.boolean().default(true) }))
+      .describe('Mounts the site adds to every container (read-only by default); users cannot mount over them.'),
     summaryJson: z.boolean().describe('End output.log with the summary as one JSON line too (tre-job-summary {...}), for job cards or monitoring. Default: false.'),
     jobsDir: z.string().regex(/^[^\0\n:,]+$/, { message: 'must be a path' }).describe('Where submit puts job directories; relative paths are under $HOME. Default: tre-jobs.'),
   })
@@ -58,6 +71,9 @@ export const BUILT_IN_SITE: Site = {
   apptainer: 'apptainer',
   sbatch: 'sbatch',
   signalGraceSeconds: 60,
+  runnerArgs: { mode: 'deny', allow: [], deny: [] },
+  forcedRunnerArgs: { podman: [], apptainer: [] },
+  forcedMounts: [],
   summaryJson: false,
   jobsDir: 'tre-jobs',
 };

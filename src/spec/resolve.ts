@@ -1,5 +1,6 @@
 // Cross-checks of a spec against the site's policy, giving the Job the renderer uses.
 import { InputError } from '../errors';
+import { checkRunnerArgs } from '../policy';
 import type { Site } from '../site/schema';
 import { displayName, ImageRef, parseImageRef, pullReference } from './image';
 import { EnvVar, normalizeEnv } from './load';
@@ -55,6 +56,7 @@ export function resolveJob(spec: JobSpec, site: Site): Job {
   if (seconds(time) === 0) throw new InputError('time', 'must be more than 00:00:00');
   if (seconds(time) > seconds(site.maxTime)) throw new InputError('time', `${time} is over the site maximum ${site.maxTime}`);
   if (spec.gpu && !site.gpuGres) throw new InputError('gpu', 'this site has no GPUs');
+  checkRunnerArgs(runtime, spec.runnerArgs, site);
   const registryHost = registry.pullHost ?? registry.host;
   const partition = spec.partition ?? site.partition;
   return {

@@ -252,6 +252,14 @@ describe('podman job script', () => {
     expect(call(f, 'podman', 'run').argv.filter((a) => a.includes(f.safeDataRoot))).toEqual([]);
   });
 
+  it('puts allowed runner arguments before the image and the site-forced ones after them', async () => {
+    const script = render(f, { runnerArgs: ['-v', '${HOME}/in:/in:ro', '--workdir=/in', '--read-only=false'] }, { forcedRunnerArgs: { podman: ['--read-only'] }, forcedMounts: [{ source: '/opt/tools', target: '/tools' }] });
+    expect((await runScript(f, script)).status).toBe(0);
+    const argv = call(f, 'podman', 'run').argv;
+    const image = argv.indexOf('127.0.0.1:5000/tre/probe:1.0');
+    expect(argv.slice(image - 7, image)).toEqual(['-v', `${f.home}/in:/in:ro`, '--workdir=/in', '--read-only=false', '--read-only', '--volume', '/opt/tools:/tools:ro']);
+  });
+
   it('asks Slurm for a GPU and passes the devices', async () => {
     const script = render(f, { gpu: true, cpus: 4, memoryGiB: 8, partition: 'gpu', time: '01:00:00' });
     const header = readFileSync(script, 'utf8').split('\n').filter((l) => l.startsWith('#SBATCH'));

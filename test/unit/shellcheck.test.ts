@@ -8,7 +8,8 @@ for (const runtime of ['podman', 'apptainer']) {
   for (const gpu of [false, true]) {
     for (const safeData of ['auto', 'required', 'none']) {
       for (const login of [true, false]) {
-        const spec: Record<string, unknown> = { ...base, runtime, gpu, safeData, ...(login ? { registry: { username: 'u' } } : {}) };
+        const runnerArgs = runtime === 'podman' ? ['-v', '${HOME}/in:/in', '--workdir=/in'] : ['--bind', '${HOME}/in:/in', '--pwd', '/in'];
+        const spec: Record<string, unknown> = { ...base, runtime, gpu, safeData, runnerArgs, ...(login ? { registry: { username: 'u' } } : {}) };
         if (runtime === 'apptainer') spec.reuseSif = safeData !== 'none';
         if (runtime === 'podman' && safeData === 'required') spec.name = 'named';
         if (safeData === 'none') spec.safeDataMount = '/safe_data';
@@ -24,7 +25,7 @@ if (!hasShellcheck && process.env.CI === 'true') throw new Error('shellcheck is 
 describe('rendered scripts', () => {
   const dir = tempDir();
   afterAll(() => dir.remove());
-  const site = writeYaml(dir.path, 'site.yaml', { registries: [{ host: '127.0.0.1:5000', insecure: true }], gpuGres: 'gpu:1', projectGroupPrefix: 'tre', summaryJson: true });
+  const site = writeYaml(dir.path, 'site.yaml', { registries: [{ host: '127.0.0.1:5000', insecure: true }], gpuGres: 'gpu:1', projectGroupPrefix: 'tre', summaryJson: true, forcedMounts: [{ source: '/opt/tools', target: '/tools' }], forcedRunnerArgs: { podman: ['--read-only'], apptainer: ['--no-home'] } });
 
   it.each(variants)('%s passes bash -n and shellcheck', (name, spec) => {
     const script = runCli(['render', writeYaml(dir.path, 'spec.yaml', spec), '--site', site, '--session', 'ood-123']).stdout;
