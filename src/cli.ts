@@ -117,6 +117,15 @@ export function buildCli(io: CliIo): Command {
     .action(() => out(require('./commands/schema').schemaCommand()));
 
   program
+    .command('gc')
+    .description("remove what ended jobs left behind (scratch dirs, containers, credentials) when their own clean-up could not run; never outputs")
+    .option(...SITE_OPTION)
+    .option('--job <jobid>', 'only this job, taken as ended (for a Slurm Epilog: contrib/slurm-epilog.sh)')
+    .option('--json', 'print JSON')
+    .addHelpText('after', '\nExamples:\n  tre-job gc\n  tre-job gc --job 1234')
+    .action((options) => out(require('./commands/gc').gcCommand(options)));
+
+  program
     .command('completion')
     .description('print a bash completion script')
     .addHelpText('after', "\nExample:\n  tre-job completion > ~/.tre-job.bash && echo 'source ~/.tre-job.bash' >> ~/.bashrc")

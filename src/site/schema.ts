@@ -31,6 +31,7 @@ export const siteSchema = z
     podman: command.describe('Podman command. Default: podman.'),
     apptainer: command.describe('Apptainer command. Default: apptainer.'),
     sbatch: command.describe('sbatch command. Default: sbatch.'),
+    scontrol: command.describe('scontrol command. Default: scontrol.'),
     partition: z.string().regex(SLURM_WORD, { message: 'must be letters, digits and . _ - only' }).optional().describe('Default partition.'),
     signalGraceSeconds: z.int().min(10).max(3600).describe('Seconds before the time limit at which the job cleans up (sbatch --signal=B:USR1@N). Default: 60.'),
     gpuGres: z
@@ -70,6 +71,7 @@ export const BUILT_IN_SITE: Site = {
   podman: 'podman',
   apptainer: 'apptainer',
   sbatch: 'sbatch',
+  scontrol: 'scontrol',
   signalGraceSeconds: 60,
   runnerArgs: { mode: 'deny', allow: [], deny: [] },
   forcedRunnerArgs: { podman: [], apptainer: [] },

@@ -124,7 +124,7 @@ describe('tre-job validate and schema', () => {
     expect(schema.properties.time.pattern).toBe('^([0-9]{1,3}):([0-5][0-9]):([0-5][0-9])$');
   });
 
-  it.each(['render', 'submit', 'status', 'logs', 'ood', 'validate', 'schema', 'completion'])('%s --help shows an example and exits 0', (command) => {
+  it.each(['render', 'submit', 'status', 'logs', 'ood', 'validate', 'schema', 'gc', 'completion'])('%s --help shows an example and exits 0', (command) => {
     const result = runBin([command, '--help']);
     expect(result.status).toBe(0);
     expect(result.stdout).toMatch(/\nExamples?:\n  tre-job /);

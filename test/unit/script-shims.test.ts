@@ -4,7 +4,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { listDir, readNul, runCli, SHIM_BIN, tempDir, writeYaml } from '../helpers';
+import { listDir, readNul, runBin, runCli, SHIM_BIN, tempDir, writeYaml } from '../helpers';
 import { HOSTILE, HOSTILE_ENV } from '../fixtures/hostile';
 
 const TOKEN = 'tok-Secret-0123456789';
@@ -139,7 +139,7 @@ describe('podman job script', () => {
     expect(calls(f)).toContain('podman info scratch=present');
     expect(readFileSync(join(f.home, `outputs-${number}`, 'from-container'), 'utf8')).toBe('done\n');
     expect(scratches(f)).toEqual([]);
-    expect(listDir(f.jobDir)).toEqual(['job.sh']); // credentials and auth file are gone
+    expect(listDir(f.jobDir)).toEqual(['job.sh', 'ledger']); // credentials and auth file are gone
     expect(result.output).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d tre-job INFO: Job 42 started on /m);
     expect(result.output).toContain('Container probe-42 is now running. Please wait until the container completes.');
   });
@@ -195,7 +195,7 @@ describe('podman job script', () => {
     expect(call(f, 'podman', 'rm').argv).toEqual(['rm', '--force', '--time', '0', '--ignore', 'probe-42']);
     expect(scratches(f)).toEqual([]);
     expect(outputs(f)).toHaveLength(1);
-    expect(listDir(f.jobDir)).toEqual(['job.sh']);
+    expect(listDir(f.jobDir)).toEqual(['job.sh', 'ledger']);
   });
 
   it('fails clearly when the pull fails, and cleans up', async () => {
@@ -204,14 +204,14 @@ describe('podman job script', () => {
     expect(result.output).toContain('ERROR: Cannot pull 127.0.0.1:5000/tre/probe:1.0: check the image URL');
     expect(calls(f).some((c) => c.startsWith('podman run'))).toBe(false);
     expect(scratches(f)).toEqual([]);
-    expect(listDir(f.jobDir)).toEqual(['job.sh']);
+    expect(listDir(f.jobDir)).toEqual(['job.sh', 'ledger']);
   });
 
   it('fails clearly when the login is refused, and deletes the credentials', async () => {
     const result = await runScript(f, render(f, {}), { SHIM_LOGIN_EXIT: '1' });
     expect(result.status).toBe(1);
     expect(result.output).toContain('ERROR: Cannot log in to 127.0.0.1:5000 as treuser: check the registry username and access token');
-    expect(listDir(f.jobDir)).toEqual(['job.sh']);
+    expect(listDir(f.jobDir)).toEqual(['job.sh', 'ledger']);
   });
 
   it('refuses to start when a container with the given name already exists', async () => {
@@ -323,6 +323,55 @@ describe('the summary at the end of output.log', () => {
   });
 });
 
+describe('the ledger and tre-job gc', () => {
+  const ledger = () => readFileSync(join(f.jobDir, 'ledger'), 'utf8');
+  const marker = () => join(f.home, '.tre-job', 'active', '42');
+  const gc = (env: Record<string, string> = {}) =>
+    runBin(['gc'], { env: { PATH: `${SHIM_BIN}:/usr/bin:/bin`, HOME: f.home, SHIM_LOG: f.log, ...env } });
+
+  it('records what the job creates, and drops its marker once its own clean-up has run', async () => {
+    expect((await runScript(f, render(f, {}))).status).toBe(0);
+    const kinds = ledger().trim().split('\n').map((line) => line.split('\t')[0]);
+    expect(kinds).toEqual(['job', 'credentials', 'authfile', 'scratch', 'container', 'done']);
+    expect(ledger()).toContain(`credentials\t${f.jobDir}/credentials\n`);
+    expect(existsSync(marker())).toBe(false);
+    expect(gc().stdout).toBe('nothing to reclaim\n');
+  });
+
+  it('after SIGKILL (no trap), gc removes scratch, the container and the credentials, keeps outputs, and is idempotent', async () => {
+    const child = start(f, render(f, { safeData: 'none' }), { SHIM_RUN_SLEEP: '30' });
+    // 'exit', not 'close': the orphaned fake container still holds the output pipe.
+    const exited = new Promise((resolve) => child.on('exit', resolve));
+    await until(() => existsSync(join(f.log, 'running')));
+    writeFileSync(join(f.jobDir, 'credentials'), 'left over', { mode: 0o600 }); // as if killed before the pull
+    child.kill('SIGKILL');
+    await exited;
+    expect(existsSync(marker())).toBe(true);
+    expect(scratches(f)).toHaveLength(1);
+
+    const first = gc({ SHIM_CONTAINER_EXISTS: '1' });
+    expect(first.status).toBe(0);
+    expect(first.stdout).toMatch(new RegExp(`^job 42: removed ${f.jobDir}/credentials, ${f.home}/scratch-\\d{7}, container probe-42\n$`));
+    expect(scratches(f)).toEqual([]);
+    expect(outputs(f)).toHaveLength(1);
+    expect(calls(f).filter((c) => /^podman (kill|rm) /.test(c))).toEqual(['podman kill scratch=none', 'podman rm scratch=none']);
+    expect(existsSync(marker())).toBe(false);
+    expect(gc().stdout).toBe('nothing to reclaim\n');
+  });
+
+  it('leaves a job that is still in the queue alone', async () => {
+    const child = start(f, render(f, {}), { SHIM_RUN_SLEEP: '30' });
+    const exited = new Promise((resolve) => child.on('exit', resolve));
+    await until(() => existsSync(join(f.log, 'running')));
+    child.kill('SIGKILL');
+    await exited;
+    expect(gc({ SHIM_JOB_STATE: 'RUNNING' }).stdout).toBe('job 42: still running\n');
+    expect(scratches(f)).toHaveLength(1);
+    expect(runBin(['gc', '--job', '42'], { env: { PATH: `${SHIM_BIN}:/usr/bin:/bin`, HOME: f.home, SHIM_LOG: f.log, SHIM_JOB_STATE: 'COMPLETING' } }).stdout).toMatch(/^job 42: removed /);
+    expect(scratches(f)).toEqual([]);
+  });
+});
+
 describe('apptainer job script', () => {
   const APPTAINER = { runtime: 'apptainer' };
 
@@ -351,14 +400,14 @@ describe('apptainer job script', () => {
     expect(run.env.join('\n')).not.toContain(TOKEN);
     expect(run.argv.join('\n')).not.toContain(TOKEN);
     expect(scratches(f)).toEqual([]);
-    expect(listDir(f.jobDir)).toEqual(['job.sh']);
+    expect(listDir(f.jobDir)).toEqual(['job.sh', 'ledger']);
   });
 
   it('reuses an existing SIF with reuseSif, and pulls again (--force) without it', async () => {
     writeFileSync(join(f.home, 'probe:1.0.sif'), 'old');
     expect((await runScript(f, render(f, { ...APPTAINER, reuseSif: true }))).status).toBe(0);
     expect(calls(f).some((c) => c.startsWith('apptainer pull'))).toBe(false);
-    expect(listDir(f.jobDir)).toEqual(['job.sh']);
+    expect(listDir(f.jobDir)).toEqual(['job.sh', 'ledger']);
     expect((await runScript(f, render(f, { ...APPTAINER }))).status).toBe(0);
     expect(call(f, 'apptainer', 'pull').argv[1]).toBe('--force');
   });
@@ -400,6 +449,6 @@ describe('a script rendered to stdout', () => {
     const result = await runScript(f, join(f.jobDir, 'job.sh'), { SLURM_SUBMIT_DIR: f.jobDir });
     expect(result.status).toBe(0);
     expect(call(f, 'podman', 'login').stdin).toBe(TOKEN);
-    expect(listDir(f.jobDir)).toEqual(['job.sh']);
+    expect(listDir(f.jobDir)).toEqual(['job.sh', 'ledger']);
   });
 });

@@ -70,7 +70,7 @@ export interface Finished {
 /** Wait for the job to end and read its output.log. */
 export async function finished(submitted: Submitted, timeoutMs = 120000): Promise<Finished> {
   const job = await waitForJob(submitted.jobId, timeoutMs);
-  const log = readFileSync(submitted.outputLog, 'utf8');
+  const log = logSoFar(submitted); // '' for a job cancelled before it started
   return { job, log, ...outputsOf(log) };
 }
 

@@ -1,0 +1,99 @@
+// `tre-job gc`: reclaim what jobs left behind when their own clean-up could not run
+// (SIGKILL, node loss). Each job's script keeps a ledger of what it creates and a marker in
+// $HOME/.tre-job/active/JOBID until its clean-up has finished. For every marked job that is
+// no longer in the queue (or the one job a Slurm Epilog names), gc removes the scratch dirs
+// and containers the ledger lists, and the credentials files. Never outputs or safe data.
+// Safe to run twice at once: a run claims a job by renaming its marker, atomically.
+import { spawnSync } from 'node:child_process';
+import { appendFileSync, existsSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { InputError } from '../errors';
+import { loadSite } from '../site/load';
+import { ACTIVE_STATES, showJob } from '../slurm/scontrol';
+
+export interface GcOptions {
+  site?: string;
+  /** Only this job, taken as ended (a Slurm Epilog runs once the job's processes are gone). */
+  job?: string;
+  json?: boolean;
+}
+
+export interface Reclaimed {
+  jobId: string;
+  removed: string[];
+  skipped?: string;
+}
+
+const CONTAINER = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+
+function ledgerEntries(jobDir: string): [string, string][] {
+  const ledger = join(jobDir, 'ledger');
+  if (!existsSync(ledger)) return [];
+  return readFileSync(ledger, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => [line.slice(0, line.indexOf('\t')), line.slice(line.indexOf('\t') + 1)]);
+}
+
+/** Remove one job's leftovers, as listed in its ledger, after checking each entry is the job's. */
+function reclaim(jobDir: string, podman: string): string[] {
+  const home = homedir();
+  const removed: string[] = [];
+  for (const [kind, what] of ledgerEntries(jobDir)) {
+    if (kind === 'scratch' && new RegExp(`^${home.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/scratch-[0-9]+$`).test(what) && existsSync(what)) {
+      try {
+        rmSync(what, { recursive: true, force: true });
+      } catch {
+        // Files a container wrote as another uid: remove them in the user namespace.
+        spawnSync(podman, ['unshare', 'rm', '-rf', '--', what]);
+      }
+      if (!existsSync(what)) removed.push(what);
+    } else if (kind === 'container' && CONTAINER.test(what)) {
+      const exists = spawnSync(podman, ['container', 'exists', what]).status === 0;
+      spawnSync(podman, ['kill', '--signal', 'KILL', what], { stdio: 'ignore' });
+      spawnSync(podman, ['rm', '--force', '--time', '0', '--ignore', what], { stdio: 'ignore' });
+      if (exists) removed.push(`container ${what}`);
+    } else if ((kind === 'credentials' || kind === 'authfile') && dirname(what) === jobDir && existsSync(what)) {
+      rmSync(what, { force: true });
+      removed.push(what);
+    }
+  }
+  appendFileSync(join(jobDir, 'ledger'), `gc\t${new Date().toISOString()}\n`);
+  return removed;
+}
+
+export function gcJobs(options: GcOptions): Reclaimed[] {
+  if (options.job !== undefined && !/^[0-9]+$/.test(options.job)) throw new InputError('--job', `"${options.job}" is not a Slurm job id`);
+  const site = loadSite(options.site);
+  const activeDir = join(homedir(), '.tre-job', 'active');
+  if (!existsSync(activeDir)) return [];
+  const ids = readdirSync(activeDir).filter((name) => /^[0-9]+$/.test(name) && (options.job === undefined || name === options.job));
+  const results: Reclaimed[] = [];
+  for (const jobId of ids) {
+    if (options.job === undefined) {
+      const slurm = showJob(jobId, site.scontrol);
+      if (slurm && ACTIVE_STATES.has(slurm.state)) {
+        results.push({ jobId, removed: [], skipped: `still ${slurm.state.toLowerCase()}` });
+        continue;
+      }
+    }
+    const claimed = join(activeDir, `${jobId}.gc-${process.pid}`);
+    try {
+      renameSync(join(activeDir, jobId), claimed);
+    } catch {
+      continue; // another gc took it
+    }
+    const jobDir = readFileSync(claimed, 'utf8').trim();
+    results.push({ jobId, removed: reclaim(jobDir, site.podman) });
+    rmSync(claimed, { force: true });
+  }
+  return results;
+}
+
+export function gcCommand(options: GcOptions): string {
+  const results = gcJobs(options);
+  if (options.json) return `${JSON.stringify(results)}\n`;
+  if (!results.length) return 'nothing to reclaim\n';
+  return results.map((r) => `job ${r.jobId}: ${r.skipped ?? (r.removed.length ? `removed ${r.removed.join(', ')}` : 'nothing left to remove')}\n`).join('');
+}

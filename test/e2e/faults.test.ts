@@ -1,0 +1,126 @@
+// Faults on the real stack. After each: no scratch dir, no container, outputs intact, a
+// clear reason in output.log, and a non-zero exit where the job failed.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ROOT } from '../helpers';
+import { describeE2E, homeOf, jobInfo, podmanPsAll, requireStack, runAs, StackEnv } from './lib/stack';
+import { finished, homeDirs, logSoFar, probeSpec, removeSpecs, submitAs, Submitted, treJobAs, waitUntilSleeping } from './lib/tre';
+
+jest.setTimeout(600000);
+
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** kill -9 every process of the job's batch step (the script and the podman client). */
+function killJobProcesses(jobId: string): number[] {
+  const pids = execFileSync('scontrol', ['listpids', jobId], { encoding: 'utf8' })
+    .split('\n')
+    .slice(1)
+    .map((line) => Number(line.trim().split(/\s+/)[0]))
+    .filter((pid) => pid > 0);
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  return pids;
+}
+
+function expectNothingLeft(user: string): void {
+  expect(homeDirs(user).scratch).toEqual([]);
+  expect(podmanPsAll(user)).toEqual([]);
+}
+
+describeE2E('faults on the real stack', () => {
+  let stack: StackEnv;
+  beforeAll(() => (stack = requireStack() as StackEnv));
+  afterAll(removeSpecs);
+
+  it('kill -9 of the job processes leaves scratch and the container; tre-job gc removes them (twice at once is safe), outputs kept', async () => {
+    const submitted = submitAs('alice', stack, probeSpec(stack, { safeData: 'none', env: { PROBE_SLEEP: '600' } }));
+    const outputs = await waitUntilSleeping(submitted);
+    expect(killJobProcesses(submitted.jobId).length).toBeGreaterThan(0);
+    const job = await finished(submitted);
+    expect(job.job.state).toBe('FAILED');
+    // No trap ran: this is what the ledger is for.
+    expect(homeDirs('alice').scratch).toHaveLength(1);
+    expect(podmanPsAll('alice')).toEqual([`probe-${submitted.jobId}`]);
+
+    const cmd = ['node', join(ROOT, 'bin', 'tre-job'), 'gc', '--site', stack.site].map((a) => `'${a}'`).join(' ');
+    const both = runAs('alice', `${cmd} & ${cmd}; wait`);
+    expect(both.status).toBe(0);
+    expect(both.stdout.match(/removed/g)).toHaveLength(1); // one run claimed the job, the other found nothing
+    expect(both.stdout).toMatch(new RegExp(`job ${submitted.jobId}: removed ${homeOf('alice')}/scratch-\\d{7}, container probe-${submitted.jobId}`));
+    expectNothingLeft('alice');
+    expect(existsSync(join(outputs, 'probe-sleeping'))).toBe(true);
+    expect(treJobAs('alice', ['gc', '--site', stack.site]).stdout).toBe('nothing to reclaim\n');
+  });
+
+  it('the shipped Slurm Epilog (contrib/slurm-epilog.sh) reclaims a killed job as its user', async () => {
+    const submitted = submitAs('alice', stack, probeSpec(stack, { safeData: 'none', env: { PROBE_SLEEP: '600' } }));
+    const outputs = await waitUntilSleeping(submitted);
+    killJobProcesses(submitted.jobId);
+    await finished(submitted);
+    const log = '/tmp/tre-e2e-epilog.log';
+    // As slurmd runs it: as root, with the job's id and user in the environment.
+    const result = spawnSync('bash', [join(ROOT, 'contrib', 'slurm-epilog.sh')], {
+      env: { PATH: '/usr/bin:/bin:/usr/sbin:/sbin', SLURM_JOB_ID: submitted.jobId, SLURM_JOB_USER: 'alice', TRE_JOB_BIN: `node ${join(ROOT, 'bin', 'tre-job')}`, TRE_JOB_EPILOG_LOG: log },
+      encoding: 'utf8',
+    });
+    expect(result.status).toBe(0);
+    expect(readFileSync(log, 'utf8')).toMatch(new RegExp(`job ${submitted.jobId} user alice: job ${submitted.jobId}: removed .*scratch-\\d{7}, container probe-${submitted.jobId}`));
+    expectNothingLeft('alice');
+    expect(existsSync(join(outputs, 'probe-wrote'))).toBe(true);
+  });
+
+  it('a missing image tag fails the pull with a clear reason and what to do next', async () => {
+    const { job, log } = await finished(submitAs('alice', stack, probeSpec(stack, { image: stack.probeImage.replace(/:[^:]+$/, ':no-such-tag') })));
+    expect(job.exitCode).toBe(1);
+    expect(log).toContain(`ERROR: Cannot pull ${stack.probeImage.replace(/:[^:]+$/, ':no-such-tag')}`);
+    expect(log).toContain('tre-job INFO: Next: check that the image and tag exist in the registry');
+    expectNothingLeft('alice');
+  });
+
+  it('the registry being down fails the job with a clear reason, and nothing is left', async () => {
+    execFileSync('pkill', ['-u', 'docker-registry', '-f', 'docker-registry serve']);
+    try {
+      const { job, log } = await finished(submitAs('alice', stack, probeSpec(stack)));
+      expect(job.exitCode).toBe(1);
+      expect(log).toMatch(/tre-job ERROR: Cannot (log in to|pull) 127\.0\.0\.1:5000/);
+      expect(log).toContain('Summary: exit status 1: failed before the container ran');
+      expectNothingLeft('alice');
+    } finally {
+      execFileSync('bash', [join(ROOT, 'test', 'e2e', 'stack', 'setup.sh')], { stdio: 'ignore' });
+    }
+  });
+
+  it('scancel at 20 random moments (pending, prologue, pull, run, clean-up): nothing left behind each time', async () => {
+    const seed = Number(process.env.TRE_FAULT_SEED ?? Date.now() % 100000);
+    console.log(`scancel fault seed ${seed} (TRE_FAULT_SEED=${seed} repeats it)`);
+    let state = seed;
+    const random = () => ((state = (state * 1103515245 + 12345) % 2147483648) / 2147483648);
+    const phases: Record<string, number> = {};
+    for (let trial = 0; trial < 20; trial++) {
+      const submitted: Submitted = submitAs('alice', stack, probeSpec(stack, { env: { PROBE_SLEEP: '1' } }));
+      await pause(Math.floor(random() * 2500));
+      const phaseAtCancel = logSoFar(submitted).match(/Cleaning up|is now running|Pulling|Logging in|started/g)?.pop() ?? 'not started';
+      runAs('alice', `scancel ${submitted.jobId}`);
+      const { job, log, outputs } = await finished(submitted);
+      phases[phaseAtCancel] = (phases[phaseAtCancel] ?? 0) + 1;
+      expectNothingLeft('alice');
+      if (log.includes('Job cancelled (SIGTERM)')) {
+        expect(log).toContain('Summary: exit status 143: cancelled');
+        expect(job.state).toBe('CANCELLED');
+      } else if (log) {
+        // The job ended by itself before the cancel reached it.
+        expect(log).toMatch(/Job finished with exit status (0|143)\n/);
+      }
+      if (outputs) expect(existsSync(outputs)).toBe(true);
+      expect(existsSync(join(homeOf('alice'), '.tre-job', 'active', submitted.jobId))).toBe(false);
+      expect(jobInfo(submitted.jobId)?.state).not.toBe('RUNNING');
+    }
+    console.log(`scancel faults: phase at cancel -> trials ${JSON.stringify(phases)}`);
+  });
+});
