@@ -61,7 +61,7 @@ describeE2E('apptainer jobs (recording shim) on the real Slurm', () => {
     expect(run?.env.join('\n')).not.toContain(token);
     expect(existsSync(sif)).toBe(true);
     expect(homeDirs('alice').scratch).toEqual([]);
-    expect(readdirSync(submitted.jobDir).sort()).toEqual(['job.json', 'job.sh', 'output.log']);
+    expect(readdirSync(submitted.jobDir).sort()).toEqual(['job.json', 'job.sh', 'ledger', 'output.log']);
   });
 
   it('reuses the SIF with reuseSif (no pull, credentials still deleted) and exits with the container status', async () => {
@@ -71,6 +71,6 @@ describeE2E('apptainer jobs (recording shim) on the real Slurm', () => {
     expect(output).toContain(`Reusing ${homeOf('alice')}/probe:1.0.sif (reuseSif)`);
     expect(calls('apptainer', 'pull')).toEqual([]);
     expect(calls('apptainer', 'run')).toHaveLength(1);
-    expect(readdirSync(submitted.jobDir).sort()).toEqual(['job.json', 'job.sh', 'output.log']);
+    expect(readdirSync(submitted.jobDir).sort()).toEqual(['job.json', 'job.sh', 'ledger', 'output.log']);
   });
 });
