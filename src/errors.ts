@@ -1,13 +1,19 @@
 // Errors carry their exit code; only main.ts prints them and exits.
 
+/** Control characters as escapes (\n, \u001b...): a message about any value stays one line. */
+export function escapeControls(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f\u2028\u2029]/g, (c) => JSON.stringify(c).slice(1, -1));
+}
+
 /** Bad input (spec, site file, flags): exit 2, one line naming the field, nothing written or submitted. */
 export class InputError extends Error {
   readonly exitCode = 2;
-  constructor(
-    readonly field: string,
-    readonly problem: string,
-  ) {
-    super(`${field}: ${problem}`);
+  readonly field: string;
+  readonly problem: string;
+  constructor(field: string, problem: string) {
+    super(`${escapeControls(field)}: ${escapeControls(problem)}`);
+    this.field = escapeControls(field);
+    this.problem = escapeControls(problem);
   }
 }
 

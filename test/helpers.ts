@@ -52,7 +52,7 @@ export function tempDir(prefix = 'tre-job-test-'): { path: string; remove: () =>
 /** Write a spec or site object as YAML; returns the path. */
 export function writeYaml(dir: string, name: string, value: unknown): string {
   const file = join(dir, name);
-  writeFileSync(file, typeof value === 'string' ? value : stringify(value));
+  writeFileSync(file, typeof value === 'string' ? value : stringify(value, { lineWidth: 0 }));
   return file;
 }
 

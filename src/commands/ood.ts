@@ -70,7 +70,8 @@ function specFromForm(form: OodForm): JobSpec {
 export function oodCommand(options: OodCommandOptions): string {
   const form = readForm(options);
   const spec = specFromForm(form);
-  if (options.spec) return stringify(spec);
+  // No line folding: yaml's folding can split a surrogate pair (an emoji, say) and corrupt the value.
+  if (options.spec) return stringify(spec, { lineWidth: 0 });
   const withForm = (run: () => string): string => {
     try {
       return run();

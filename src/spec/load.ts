@@ -13,6 +13,11 @@ export function parseSpec(value: unknown): JobSpec {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw new InputError('spec', 'must be a mapping with at least an image');
   }
+  // zod's record drops a key named __proto__ without a word: refuse it instead.
+  const env = (value as { env?: unknown }).env;
+  if (env !== null && typeof env === 'object' && Object.prototype.hasOwnProperty.call(env, '__proto__')) {
+    throw new InputError('env.__proto__', 'cannot be a map key here: use the list form "__proto__=value"');
+  }
   const result = jobSpecSchema.safeParse(value);
   if (!result.success) throw inputErrorFromIssues(result.error.issues, 'spec');
   return result.data;

@@ -1,8 +1,9 @@
 // Batch jobs with rootless Podman, submitted with `tre-job submit` as real users to a real
 // Slurm, pulling from a real authenticated registry (test/e2e/stack/setup.sh builds it all).
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { HOSTILE, HOSTILE_ENV } from '../fixtures/hostile';
+import fc from 'fast-check';
+import { expandModel, HOSTILE, HOSTILE_ENV, hostileArbitraries } from '../fixtures/hostile';
 import { describeE2E, homeOf, podmanPsAll, readNulList, requireStack, runAs, StackEnv } from './lib/stack';
 import { clearOutputs, finished, homeDirs, probeSpec, removeSpecs, submitAs, treJobAs, writeSpec } from './lib/tre';
 
@@ -93,6 +94,22 @@ describeE2E('podman batch jobs on the real stack', () => {
     hostileEnv.forEach((value, i) => expect(seen.get(`H${i}`)).toBe(value.replace(/\\\$/g, '$')));
     expect(seen.get('WHO')).toBe(`user=alice home=${homeOf('alice')}`);
     expect(existsSync(pwned)).toBe(false);
+  });
+
+  it('gives a few hundred generated hostile strings to the container byte-exact, in env and args, and runs none', async () => {
+    const canary = '/tmp/tre-e2e-canary';
+    rmSync(canary, { force: true });
+    const seed = Number(process.env.TRE_PROPERTY_SEED ?? Date.now() % 2147483647);
+    console.log(`hostile batch seed ${seed} (TRE_PROPERTY_SEED=${seed} repeats it)`);
+    const values = fc.sample(hostileArbitraries(canary).shellish, { numRuns: 300, seed }).filter((v) => !v.includes('\r\n'));
+    const submitted = submitAs('alice', stack, probeSpec(stack, { env: values.map((v, i) => `G${i}=${v}`), args: values }));
+    const { job, outputs } = await finished(submitted);
+    expect(job.exitCode).toBe(0);
+    const env = { HOME: homeOf('alice'), USER: 'alice', SLURM_JOB_ID: submitted.jobId };
+    expect(reportOf(outputs, 'argv')).toEqual(values.map((v) => expandModel(v, env)));
+    const seen = new Map(reportOf(outputs, 'env-exec').map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+    values.forEach((v, i) => expect(seen.get(`G${i}`)).toBe(expandModel(v, env)));
+    expect(existsSync(canary)).toBe(false);
   });
 
   it('runs two jobs of the same image and user side by side with different NUMBERs and names', async () => {

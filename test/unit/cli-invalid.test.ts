@@ -40,6 +40,8 @@ const cases: Case[] = [
   { name: 'env name with a dash', spec: { ...GOOD, env: ['OK=1', 'MY-VAR=x'] }, error: 'env.1: "MY-VAR" is not a valid variable name' },
   { name: 'CR LF in an env value', spec: { ...GOOD, env: { A: 'line\r\nnext' } }, error: 'env.A: must not contain a CR LF line break (use LF)' },
   { name: 'env list item that YAML read as a map', spec: `image: ${GOOD.image}\nregistry: {username: alice}\nenv:\n  - A=x: y\n`, error: 'env: must be a map (NAME: value) or a list of "NAME=value" strings' },
+  // Regression: a map key named __proto__ vanished without a word (found by the property tests).
+  { name: 'env map key __proto__', spec: '{"image": "ghcr.io/mikej888/hello-tre:1.0", "registry": {"username": "alice"}, "env": {"__proto__": "x"}}', error: 'env.__proto__: cannot be a map key here: use the list form "__proto__=value"' },
   { name: 'env name set twice', spec: { ...GOOD, env: ['A=1', 'A=2'] }, error: 'env.1: A is set twice' },
   { name: 'negative cpus', spec: { ...GOOD, cpus: -1 }, error: 'cpus: Too small: expected number to be >=1' },
   { name: 'fractional cpus', spec: { ...GOOD, cpus: 1.5 }, error: 'cpus: Invalid input: expected int, received number' },

@@ -22,6 +22,19 @@ describe('splitWords', () => {
   });
 });
 
+describe('tre-job ood --spec', () => {
+  // Regression: yaml's line folding split a surrogate pair in a long value (found on the real stack).
+  it('prints values with characters outside the BMP intact, wherever a long line would fold', () => {
+    for (let pad = 0; pad < 24; pad++) {
+      // A control character forces double quotes, which yaml folds at any character by default.
+      const value = `bell\u0007${'x'.repeat(pad)}${'🐳'.repeat(60)}`;
+      const result = runCliUnchecked(['ood', '--form-json', JSON.stringify({ image: 'ghcr.io/a/b:1', env_vars: `V=${value}` }), '--spec']);
+      expect(result.stdout).not.toMatch(/[\ud800-\udbff](?![\udc00-\udfff])/); // no lone high surrogate
+      expect(require('yaml').parse(result.stdout).env).toEqual([`V=${value}`]);
+    }
+  });
+});
+
 describe('formToSpec', () => {
   it('maps the form fields, taking env lines verbatim and splitting argument lines', () => {
     expect(

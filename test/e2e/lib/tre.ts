@@ -43,7 +43,7 @@ export function treJobAs(user: string, args: string[], options: { input?: string
 
 export function writeSpec(spec: Record<string, unknown>): string {
   const file = join(specDir, `spec-${++specCount}.yaml`);
-  writeFileSync(file, stringify(spec), { mode: 0o644 });
+  writeFileSync(file, stringify(spec, { lineWidth: 0 }), { mode: 0o644 });
   return file;
 }
 
