@@ -38,6 +38,17 @@ export interface ScriptContext {
   forcedArgs: string[];
   sifName: string;
   reuseSif: boolean;
+  /** An interactive service (jupyter, rstudio, http), or null for a batch job. */
+  service: null | {
+    kind: string;
+    /** The variable the password reaches the container in (never argv). */
+    passwordEnv: string;
+    /** Host directories (under $HOME) mounted over container paths, reused across runs. */
+    stateDirs: { home: string; container: string }[];
+    timeoutSeconds: string;
+    portMin: string;
+    portMax: string;
+  };
   /** Also print the summary as one JSON line. */
   summaryJson: boolean;
   /** The runtime's partials, by section: a new runtime is one enum value plus these files. */
@@ -46,6 +57,27 @@ export interface ScriptContext {
 
 const SAFE_PATH = /^\/[A-Za-z0-9._/+@-]*$/;
 const SESSION = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+
+const PASSWORD_ENV = { jupyter: 'JUPYTER_TOKEN', rstudio: 'RSTUDIO_PASSWORD', http: 'TRE_PASSWORD' } as const;
+// RStudio keeps its state in the home and reuses it (as the service does).
+const STATE_DIRS = {
+  rstudio: [
+    { home: 'rstudio-tmp/var/lib', container: '/var/lib/rstudio-server' },
+    { home: 'rstudio-tmp/var/run', container: '/var/run/rstudio-server' },
+    { home: 'rstudio-tmp/tmp', container: '/tmp' },
+  ],
+} as const;
+
+function serviceContext(kind: NonNullable<Job['service']>, site: Site): NonNullable<ScriptContext['service']> {
+  return {
+    kind,
+    passwordEnv: PASSWORD_ENV[kind],
+    stateDirs: kind === 'rstudio' ? [...STATE_DIRS.rstudio] : [],
+    timeoutSeconds: String(site.serviceTimeoutSeconds),
+    portMin: String(site.servicePorts.min),
+    portMax: String(site.servicePorts.max),
+  };
+}
 
 export function buildContext(job: Job, site: Site, options: RenderOptions = {}): ScriptContext {
   const { jobDir, session } = options;
@@ -93,6 +125,7 @@ export function buildContext(job: Job, site: Site, options: RenderOptions = {}):
     forcedArgs: forcedArgs(job.runtime, site),
     sifName: `${job.jobName}.sif`,
     reuseSif: job.reuseSif,
+    service: job.service ? serviceContext(job.service, site) : null,
     summaryJson: site.summaryJson,
     partials: { cleanup: `cleanup-${job.runtime}`, pull: `pull-${job.runtime}`, exec: `exec-${job.runtime}` },
   };

@@ -20,6 +20,7 @@ export function loadSite(file?: string): Site {
 export function parseSite(value: unknown): Site {
   const result = siteSchema.safeParse(value);
   if (!result.success) throw prefixed(inputErrorFromIssues(result.error.issues, 'site'));
+  if (result.data.servicePorts.min > result.data.servicePorts.max) throw new InputError('site.servicePorts', 'min must not be above max');
   result.data.registries.forEach((registry, index) => {
     if (registry.insecure && !LOOPBACK.test(registry.pullHost ?? registry.host)) {
       throw new InputError(`site.registries.${index}.insecure`, `only allowed for a loopback registry, not ${registry.host}`);

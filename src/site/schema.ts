@@ -52,6 +52,10 @@ export const siteSchema = z
     forcedMounts: z
       .array(z.strictObject({ source: absolutePath, target: absolutePath, readOnly: z.boolean().default(true) }))
       .describe('Mounts the site adds to every container (read-only by default); users cannot mount over them.'),
+    serviceTimeoutSeconds: z.int().min(5).max(3600).describe('How long an interactive service may take to answer HTTP before the job gives up. Default: 180.'),
+    servicePorts: z
+      .strictObject({ min: z.int().min(1024).max(65535), max: z.int().min(1024).max(65535) })
+      .describe('Ports an interactive service may listen on. Default: 20000-60999.'),
     summaryJson: z.boolean().describe('End output.log with the summary as one JSON line too (tre-job-summary {...}), for job cards or monitoring. Default: false.'),
     jobsDir: z.string().regex(/^[^\0\n:,]+$/, { message: 'must be a path' }).describe('Where submit puts job directories; relative paths are under $HOME. Default: tre-jobs.'),
   })
@@ -76,6 +80,8 @@ export const BUILT_IN_SITE: Site = {
   runnerArgs: { mode: 'deny', allow: [], deny: [] },
   forcedRunnerArgs: { podman: [], apptainer: [] },
   forcedMounts: [],
+  serviceTimeoutSeconds: 180,
+  servicePorts: { min: 20000, max: 60999 },
   summaryJson: false,
   jobsDir: 'tre-jobs',
 };

@@ -30,6 +30,7 @@ export interface Job {
   reuseSif: boolean;
   safeData: JobSpec['safeData'];
   safeDataMount: string;
+  service?: 'jupyter' | 'rstudio' | 'http';
 }
 
 export function seconds(time: string): number {
@@ -79,5 +80,6 @@ export function resolveJob(spec: JobSpec, site: Site): Job {
     reuseSif: spec.reuseSif,
     safeData: spec.safeData,
     safeDataMount: spec.safeDataMount,
+    ...(spec.service ? { service: spec.service } : {}),
   };
 }

@@ -63,6 +63,12 @@ export const jobSpecSchema = z
       .union([z.literal('same'), oneLineText.regex(/^\/[^:,]*$/, { message: "must be 'same' or an absolute path without ':' or ','" })])
       .default('same')
       .describe("Where safe data appears in the container: 'same' (its back-end path, as the service does) or an absolute path such as /safe_data."),
+    service: z
+      .enum(['jupyter', 'rstudio', 'http'])
+      .optional()
+      .describe(
+        'Run an interactive web service instead of a batch job: the job picks a free port, makes a password, starts the container with the port as its first argument, waits for HTTP and writes connection.yml. Default: a batch job.',
+      ),
   })
   .describe('A tre-job container job spec (YAML or JSON). Unknown keys are errors.');
 

@@ -202,7 +202,7 @@ describe('parity with tre-job submit', () => {
     const { script, jobDir } = JSON.parse(dry.stdout) as { script: string; jobDir: string };
     return { ood: readFileSync(join(root, 'tre-job.sh'), 'utf8'), submit: script, root, submitDir: jobDir };
   }
-  const podmanRun = (script: string): string => (/^"\$tre_podman" run [\s\S]*?&$/m.exec(script) ?? [''])[0];
+  const podmanRun = (script: string): string => (/^\s*exec "\$tre_podman" run [\s\S]*?\n\s*\) &$/m.exec(script) ?? [''])[0];
 
   it('renders the same script, apart from the job directory, and the same container argv', () => {
     const { ood, submit, root, submitDir } = paritySpec(form({ container_name: 'my-analysis' }));

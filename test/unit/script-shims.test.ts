@@ -1,7 +1,7 @@
 // The rendered scripts, run by bash with recording shims for podman and apptainer on PATH
 // (test/fixtures/bin). Real Podman and Slurm are in test/e2e; Apptainer is only ever shimmed.
 import { ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { listDir, readNul, runBin, runCli, SHIM_BIN, tempDir, writeYaml } from '../helpers';
@@ -369,6 +369,80 @@ describe('the ledger and tre-job gc', () => {
     expect(scratches(f)).toHaveLength(1);
     expect(runBin(['gc', '--job', '42'], { env: { PATH: `${SHIM_BIN}:/usr/bin:/bin`, HOME: f.home, SHIM_LOG: f.log, SHIM_JOB_STATE: 'COMPLETING' } }).stdout).toMatch(/^job 42: removed /);
     expect(scratches(f)).toEqual([]);
+  });
+});
+
+describe('interactive services', () => {
+  const connection = () => join(f.jobDir, 'connection.yml');
+  const SERVICE_SITE = { servicePorts: { min: 41000, max: 41999 }, serviceTimeoutSeconds: 5 };
+
+  it('picks a port, makes a password that is in no argv, waits for HTTP and writes connection.yml (0600)', async () => {
+    const child = start(f, render(f, { service: 'jupyter', safeData: 'none' }, SERVICE_SITE), { SHIM_SERVICE: 'http' });
+    const done = ended(child);
+    await until(() => existsSync(connection()), 10000);
+    const yml = readFileSync(connection(), 'utf8');
+    const [, host, port, password] = /^host: (\S+)\nport: (\d+)\npassword: ([0-9a-f]{36})\nservice: jupyter\n$/.exec(yml) ?? [];
+    expect(host).toBeTruthy();
+    expect(Number(port)).toBeGreaterThanOrEqual(41000);
+    expect(Number(port)).toBeLessThanOrEqual(41999);
+    expect((statSync(connection()).mode & 0o777).toString(8)).toBe('600');
+    const run = call(f, 'podman', 'run');
+    expect(run.argv).toEqual(expect.arrayContaining(['--network=host', '--env', 'JUPYTER_TOKEN', '--env', 'TRE_PORT', '--volume', `${f.home}:${f.home}`]));
+    expect(run.argv[run.argv.indexOf('127.0.0.1:5000/tre/probe:1.0') + 1]).toBe(port);
+    expect(run.env).toContain(`JUPYTER_TOKEN=${password}`);
+    expect(everyRecordedByte(f, ['.argv']) + readFileSync(join(f.jobDir, 'job.sh'), 'utf8')).not.toContain(password as string);
+    child.kill('SIGTERM');
+    const result = await done;
+    expect(result.status).toBe(143);
+    expect(result.output).not.toContain(password as string);
+    expect(existsSync(connection())).toBe(false);
+    expect(scratches(f)).toEqual([]);
+  });
+
+  it('tries another port when the service ends before it answers (a lost race for the port)', async () => {
+    const child = start(f, render(f, { service: 'http', safeData: 'none' }, SERVICE_SITE), { SHIM_SERVICE: 'race-then-http' });
+    const done = ended(child);
+    await until(() => existsSync(connection()), 10000);
+    child.kill('SIGTERM');
+    const result = await done;
+    expect(result.output).toMatch(/WARNING: The http service ended before it answered on port \d+; trying another port/);
+    expect(result.output).toMatch(/Starting the http service on port \d+ \(attempt 2\)/);
+    expect(calls(f).filter((c) => c.startsWith('podman run'))).toHaveLength(2);
+  });
+
+  it('gives up after the timeout when the service never answers: non-zero, container removed, nothing left', async () => {
+    const result = await runScript(f, render(f, { service: 'jupyter', safeData: 'none' }, SERVICE_SITE), { SHIM_SERVICE: 'never' });
+    expect(result.status).toBe(1);
+    expect(result.output).toMatch(/ERROR: The jupyter service did not answer HTTP on port \d+ within 5 s/);
+    expect(calls(f).slice(-2)).toEqual(['podman kill scratch=none', 'podman rm scratch=none']);
+    expect(existsSync(connection())).toBe(false);
+    expect(scratches(f)).toEqual([]);
+  }, 20000);
+
+  it('rstudio: mounts its state dirs from $HOME/rstudio-tmp, created once and reused', async () => {
+    const child = start(f, render(f, { service: 'rstudio', safeData: 'none' }, SERVICE_SITE), { SHIM_SERVICE: 'http' });
+    const done = ended(child);
+    await until(() => existsSync(connection()), 10000);
+    child.kill('SIGTERM');
+    await done;
+    const argv = call(f, 'podman', 'run').argv;
+    for (const [home, inside] of [['var/lib', '/var/lib/rstudio-server'], ['var/run', '/var/run/rstudio-server'], ['tmp', '/tmp']]) {
+      expect(argv).toContain(`${f.home}/rstudio-tmp/${home}:${inside}`);
+      expect(existsSync(join(f.home, 'rstudio-tmp', home as string))).toBe(true);
+    }
+    expect(call(f, 'podman', 'run').env.some((e) => /^RSTUDIO_PASSWORD=[0-9a-f]{36}$/.test(e))).toBe(true);
+  });
+
+  it('apptainer: the password and port reach the container as APPTAINERENV_*, the port as the first argument', async () => {
+    const child = start(f, render(f, { service: 'jupyter', runtime: 'apptainer', safeData: 'none', args: ['--extra'] }, SERVICE_SITE), { SHIM_SERVICE: 'http' });
+    const done = ended(child);
+    await until(() => existsSync(connection()), 10000);
+    const port = /port: (\d+)/.exec(readFileSync(connection(), 'utf8'))?.[1];
+    child.kill('SIGTERM');
+    expect((await done).status).toBe(143);
+    const run = call(f, 'apptainer', 'run');
+    expect(run.argv.slice(-2)).toEqual([port, '--extra']);
+    expect(run.env.some((e) => /^APPTAINERENV_JUPYTER_TOKEN=[0-9a-f]{36}$/.test(e))).toBe(true);
   });
 });
 
