@@ -447,6 +447,149 @@ else
 fi
 
 # ---------------------------------------------------------------------------------------
+step "7b service images"
+# Test images for interactive services (issue 6), pushed like the probe and rebuilt only when
+# the sha of their build inputs changes or a tag is missing from the registry.
+#  - tre/http:1.0     busybox httpd stand-in for RStudio Server (images/http/tre-http)
+#  - tre/jupyter:1.0  Debian 12 jupyter-notebook, debootstrap --variant=minbase from the apt
+#                     mirror of this machine (TRE_STACK_DEBIAN_MIRROR overrides), then podman import
+HTTP_REPO=$REG/tre/http
+HTTP_SRC=$HERE/images/http/tre-http
+JUPYTER_REPO=$REG/tre/jupyter
+JUPYTER_SRC=$HERE/images/jupyter/tre-jupyter
+# debootstrap does not resolve virtual packages: name their providers (cffi-backend-api-*, boost-regex-icu72)
+JUPYTER_PKGS=jupyter-notebook,python3-notebook,python3-cffi-backend,libboost-regex1.74.0
+SVC_RECIPE=1 # bump when the service image layout below changes
+[ -f "$HTTP_SRC" ] || die "http image source missing: $HTTP_SRC"
+[ -f "$JUPYTER_SRC" ] || die "jupyter image source missing: $JUPYTER_SRC"
+reg_tags() { # REPO-PATH (e.g. tre/http)
+  printf 'user = "%s:%s"\n' "$REG_USER" "$TOKEN" |
+    curl -s -K - --max-time 5 "http://$REG/v2/$1/tags/list" | jq -r '.tags[]?' 2>/dev/null || true
+}
+svc_push() { # IMAGE
+  podman login --authfile "$CONF/auth.json" --tls-verify=false --username "$REG_USER" --password-stdin "$REG" \
+    <"$CONF/registry-token" >/dev/null
+  chmod 0600 "$CONF/auth.json"
+  podman push -q --authfile "$CONF/auth.json" --tls-verify=false "$1"
+}
+debian_mirror() { # first Debian archive URI of the apt sources (not -security)
+  local m=${TRE_STACK_DEBIAN_MIRROR:-}
+  [ -n "$m" ] || m=$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null |
+    awk '/^URIs:/{for(i=2;i<=NF;i++) if ($i !~ /security/) {print $i; exit}}')
+  [ -n "$m" ] || m=$(grep -hE '^deb +(\[[^]]*\] +)?https?://' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
+    sed -E 's/^deb +(\[[^]]*\] +)?//' | awk '$1 !~ /security/ {print $1; exit}')
+  [ -n "$m" ] || die "no Debian mirror found in the apt sources: set TRE_STACK_DEBIAN_MIRROR"
+  echo "$m"
+}
+# svc_smoke IMAGE URL-PATH AUTH-CURL-ARGS... : after a build, run IMAGE rootful with
+# --network=host on a free port, TRE_PASSWORD=<random>; PATH must answer 401/403/302 without and
+# 200 with AUTH-CURL-ARGS (@PW@ stands for the password). Prints the seconds until it answered.
+svc_smoke() {
+  local img=$1 path=$2 port pw name code t0 i a args=()
+  shift 2
+  pw=$(head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')
+  for a in "$@"; do args+=("${a//@PW@/$pw}"); done
+  port=$((20000 + RANDOM % 20000))
+  for _ in $(seq 20); do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "http://127.0.0.1:$port/" || true)" = 000 ] && break
+    port=$((20000 + RANDOM % 20000))
+  done
+  name=tre-stack-smoke-$$
+  t0=$(date +%s%N)
+  TRE_PASSWORD=$pw podman run -d --rm --init --network=host -e TRE_PASSWORD --name "$name" "$img" "$port" >/dev/null
+  code=000
+  for i in $(seq 600); do
+    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:$port$path" || true)
+    [ "$code" = 000 ] || break
+    podman container exists "$name" || break
+    sleep 0.1
+  done
+  if [[ ! "$code" =~ ^(401|403|302)$ ]] || [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "${args[@]}" "http://127.0.0.1:$port$path" || true)" != 200 ]; then
+    podman logs "$name" >&2 || true
+    podman rm -f "$name" >/dev/null 2>&1 || true
+    die "smoke test of $img failed (port $port $path: without password '$code', want 401/403/302; with it not 200)"
+  fi
+  podman rm -f -t 2 "$name" >/dev/null 2>&1 || true
+  secs "$t0"
+}
+
+HTTP_SHA=$( (cat "$HTTP_SRC"; echo "recipe=$SVC_RECIPE"; dpkg-query -W -f='${Version}' busybox-static) | sha256sum | cut -c1-64)
+if [ "$(cat "$CONF/http.sha" 2>/dev/null)" = "$HTTP_SHA" ] && grep -qx 1.0 <<<"$(reg_tags tre/http)"; then
+  log "registry has $HTTP_REPO:1.0 of the current source"
+else
+  r=$TMPD/http-rootfs
+  rm -rf "$r"
+  mkdir -p "$r"/{bin,sbin,usr/bin,usr/sbin,usr/local/bin,etc,tmp,root,srv}
+  cp /bin/busybox "$r/bin/busybox"
+  for app in $("$r/bin/busybox" --list-full); do
+    [ -e "$r/$app" ] || [ -L "$r/$app" ] || ln -s /bin/busybox "$r/$app"
+  done
+  chmod 1777 "$r/tmp"
+  chmod 0700 "$r/root"
+  printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$r/etc/passwd"
+  printf 'root:x:0:\nnogroup:x:65534:\n' >"$r/etc/group"
+  install -m 0755 "$HTTP_SRC" "$r/usr/local/bin/tre-http"
+  tar --numeric-owner --owner=0 --group=0 -C "$r" -cf "$TMPD/http.tar" .
+  old_id=$(podman image inspect -f '{{.Id}}' "$HTTP_REPO:1.0" 2>/dev/null || true)
+  podman import -q --change 'ENTRYPOINT ["/usr/local/bin/tre-http"]' \
+    --change 'ENV PATH=/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+    "$TMPD/http.tar" "$HTTP_REPO:1.0" >/dev/null
+  [ -z "$old_id" ] || [ "$old_id" = "$(podman image inspect -f '{{.Id}}' "$HTTP_REPO:1.0")" ] ||
+    podman rmi "$old_id" >/dev/null 2>&1 || true
+  svc_push "$HTTP_REPO:1.0"
+  rm -rf "$r" "$TMPD/http.tar"
+  echo "$HTTP_SHA" >"$CONF/http.sha"
+  t=$(svc_smoke "$HTTP_REPO:1.0" / -u "tre:@PW@")
+  log "pushed $HTTP_REPO:1.0; smoke test: answered after $t s, 401 without and 200 with the password"
+fi
+
+JUPYTER_SHA=$( (cat "$JUPYTER_SRC"; echo "recipe=$SVC_RECIPE pkgs=$JUPYTER_PKGS") | sha256sum | cut -c1-64)
+if [ "$(cat "$CONF/jupyter.sha" 2>/dev/null)" = "$JUPYTER_SHA" ] && grep -qx 1.0 <<<"$(reg_tags tre/jupyter)"; then
+  log "registry has $JUPYTER_REPO:1.0 of the current source"
+else
+  if ! command -v debootstrap >/dev/null; then
+    log "installing debootstrap"
+    apt-get install -y -qq debootstrap >"$TMPD/apt-dbs.log" 2>&1 ||
+      { apt-get update -qq && apt-get install -y -qq debootstrap >"$TMPD/apt-dbs.log" 2>&1; } || {
+      tail -n 20 "$TMPD/apt-dbs.log" >&2
+      die "cannot install debootstrap"
+    }
+  fi
+  mirror=$(debian_mirror)
+  # shellcheck source=/dev/null
+  suite=$(. /etc/os-release && echo "${VERSION_CODENAME:-bookworm}")
+  r=$TMPD/jupyter-rootfs
+  log "debootstrap $suite from $mirror with $JUPYTER_PKGS (about 1-2 min)"
+  install -d -m 0755 /var/cache/tre-job-test/debootstrap
+  debootstrap --variant=minbase --include="$JUPYTER_PKGS" --cache-dir=/var/cache/tre-job-test/debootstrap \
+    "$suite" "$r" "$mirror" >"$TMPD/debootstrap.log" 2>&1 || {
+    tail -n 30 "$TMPD/debootstrap.log" >&2
+    tail -n 30 "$r/debootstrap/debootstrap.log" >&2 2>/dev/null || true
+    die "debootstrap of the jupyter rootfs failed"
+  }
+  [ -x "$r/usr/bin/jupyter-notebook" ] || die "debootstrap did not install jupyter-notebook"
+  [ -z "$(chroot "$r" dpkg --audit 2>&1)" ] || die "jupyter rootfs has unconfigured packages: $(chroot "$r" dpkg --audit 2>&1 | head -n 20)"
+  rm -rf "$r"/var/cache/apt/* "$r"/var/lib/apt/lists/* "$r"/usr/share/doc/* "$r"/usr/share/man/* \
+    "$r"/usr/share/info/* "$r"/usr/share/locale/* "$r"/var/log/*.log "$r"/var/log/apt/* "$r"/debootstrap
+  install -m 0755 "$JUPYTER_SRC" "$r/usr/local/bin/tre-jupyter"
+  tar --numeric-owner -C "$r" -cf "$TMPD/jupyter.tar" .
+  old_id=$(podman image inspect -f '{{.Id}}' "$JUPYTER_REPO:1.0" 2>/dev/null || true)
+  rm -rf "$r"
+  podman import -q --change 'ENTRYPOINT ["/usr/local/bin/tre-jupyter"]' \
+    --change 'ENV PATH=/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' --change 'ENV LANG=C.UTF-8' \
+    --change 'ENV HOME=/root' --change 'WORKDIR /root' \
+    "$TMPD/jupyter.tar" "$JUPYTER_REPO:1.0" >/dev/null
+  rm -f "$TMPD/jupyter.tar"
+  # drop the image this tag replaced (never -f: a container may still use it)
+  [ -z "$old_id" ] || [ "$old_id" = "$(podman image inspect -f '{{.Id}}' "$JUPYTER_REPO:1.0")" ] ||
+    podman rmi "$old_id" >/dev/null 2>&1 || true
+  svc_push "$JUPYTER_REPO:1.0"
+  echo "$JUPYTER_SHA" >"$CONF/jupyter.sha"
+  t=$(svc_smoke "$JUPYTER_REPO:1.0" /api/status -H "Authorization: token @PW@")
+  log "pushed $JUPYTER_REPO:1.0; smoke test: answered after $t s, 403 without and 200 with the token"
+fi
+
+# ---------------------------------------------------------------------------------------
 step "8 site config"
 write_if_changed "$CONF/site.yaml" 0644 root:root <<'EOF' || true
 # Test site: the loopback registry of the e2e stack (insecure is allowed for loopback only)
@@ -468,6 +611,8 @@ TRE_TEST_REGISTRY_USER=$REG_USER
 TRE_TEST_TOKEN_FILE=$CONF/registry-token
 TRE_TEST_SITE=$CONF/site.yaml
 TRE_TEST_PROBE_IMAGE=$PROBE_REPO:1.0
+TRE_TEST_HTTP_IMAGE=$HTTP_REPO:1.0
+TRE_TEST_JUPYTER_IMAGE=$JUPYTER_REPO:1.0
 TRE_TEST_USERS="${USERS[*]}"
 EOF
 
