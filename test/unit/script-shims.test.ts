@@ -214,6 +214,14 @@ describe('podman job script', () => {
     expect(listDir(f.jobDir)).toEqual(['job.sh', 'ledger']);
   });
 
+  it('reports a cancel, not a failed pull, when the signal killed the pull before the trap ran', async () => {
+    const result = await runScript(f, render(f, {}), { SHIM_PULL_EXIT: '143' });
+    expect(result.status).toBe(143);
+    expect(result.output).toContain('ERROR: Job cancelled (SIGTERM): stopping the container and cleaning up');
+    expect(result.output).toContain('Summary: exit status 143: cancelled (SIGTERM: scancel, or maintenance)');
+    expect(result.output).not.toContain('Cannot pull');
+  });
+
   it('refuses to start when a container with the given name already exists', async () => {
     const result = await runScript(f, render(f, { name: 'analysis' }), { SHIM_CONTAINER_EXISTS: '1' });
     expect(result.status).toBe(1);
