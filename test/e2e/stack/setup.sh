@@ -289,11 +289,12 @@ runtime = "crun"
 EOF
 
 # Storage driver: overlay if rootful and rootless containers run with it, else vfs.
-build_probe_rootfs() { # -> $TMPD/probe.tar
-  [ -f "$TMPD/probe.tar" ] && return 0
-  local r=$TMPD/rootfs app
+# busybox_rootfs DIR: a minimal root filesystem of busybox-static and its applets (shared by the
+# probe and the HTTP stand-in images).
+busybox_rootfs() {
+  local r=$1 app
   rm -rf "$r"
-  mkdir -p "$r"/{bin,sbin,usr/bin,usr/sbin,etc,tmp,root}
+  mkdir -p "$r"/{bin,sbin,usr/bin,usr/sbin,usr/local/bin,etc,tmp,root,srv}
   cp /bin/busybox "$r/bin/busybox"
   for app in $("$r/bin/busybox" --list-full); do
     [ -e "$r/$app" ] || [ -L "$r/$app" ] || ln -s /bin/busybox "$r/$app"
@@ -302,6 +303,12 @@ build_probe_rootfs() { # -> $TMPD/probe.tar
   chmod 0700 "$r/root"
   printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$r/etc/passwd"
   printf 'root:x:0:\nnogroup:x:65534:\n' >"$r/etc/group"
+}
+
+build_probe_rootfs() { # -> $TMPD/probe.tar
+  [ -f "$TMPD/probe.tar" ] && return 0
+  local r=$TMPD/rootfs
+  busybox_rootfs "$r"
   install -m 0755 "$PROBE_SRC" "$r/probe"
   tar --numeric-owner --owner=0 --group=0 -C "$r" -cf "$TMPD/probe.tar" .
   chmod 0644 "$TMPD/probe.tar"
@@ -518,16 +525,7 @@ if [ "$(cat "$CONF/http.sha" 2>/dev/null)" = "$HTTP_SHA" ] && grep -qx 1.0 <<<"$
   log "registry has $HTTP_REPO:1.0 of the current source"
 else
   r=$TMPD/http-rootfs
-  rm -rf "$r"
-  mkdir -p "$r"/{bin,sbin,usr/bin,usr/sbin,usr/local/bin,etc,tmp,root,srv}
-  cp /bin/busybox "$r/bin/busybox"
-  for app in $("$r/bin/busybox" --list-full); do
-    [ -e "$r/$app" ] || [ -L "$r/$app" ] || ln -s /bin/busybox "$r/$app"
-  done
-  chmod 1777 "$r/tmp"
-  chmod 0700 "$r/root"
-  printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$r/etc/passwd"
-  printf 'root:x:0:\nnogroup:x:65534:\n' >"$r/etc/group"
+  busybox_rootfs "$r"
   install -m 0755 "$HTTP_SRC" "$r/usr/local/bin/tre-http"
   tar --numeric-owner --owner=0 --group=0 -C "$r" -cf "$TMPD/http.tar" .
   old_id=$(podman image inspect -f '{{.Id}}' "$HTTP_REPO:1.0" 2>/dev/null || true)
