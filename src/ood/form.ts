@@ -15,11 +15,13 @@ export interface OodForm {
   runner_args?: string;
   env_vars?: string;
   container_args?: string;
+  /** Interactive apps (ood/apps/jupyter, ood/apps/rstudio): a hidden field, jupyter | rstudio | http. */
+  service?: string;
   [other: string]: unknown;
 }
 
 /** Form attributes that tre-job reads; others (cluster, the token field, OOD's own) are ignored. */
-const FIELDS = ['image', 'registry_username', 'runner', 'reuse_sif', 'container_name', 'cpus', 'memory_gib', 'use_gpu', 'runner_args', 'env_vars', 'container_args'] as const;
+const FIELDS = ['image', 'registry_username', 'runner', 'reuse_sif', 'container_name', 'cpus', 'memory_gib', 'use_gpu', 'runner_args', 'env_vars', 'container_args', 'service'] as const;
 
 /** Where a spec field came from on the form, for error messages users can act on. */
 const FORM_FIELD: Record<string, string> = {
@@ -31,6 +33,7 @@ const FORM_FIELD: Record<string, string> = {
   cpus: 'cpus',
   memoryGiB: 'memory_gib',
   gpu: 'use_gpu',
+  service: 'service',
 };
 
 /** Lines of a textarea: CR LF or LF, blank lines skipped; each with its 1-based line number. */
@@ -107,6 +110,7 @@ export function formToSpec(form: OodForm): Record<string, unknown> {
   const memory = count(form.memory_gib, 'memory_gib');
   if (memory !== undefined) spec.memoryGiB = memory;
   if (flag(form.use_gpu)) spec.gpu = true;
+  if (form.service?.trim()) spec.service = form.service.trim();
   const env = formLines(form.env_vars).map(({ line }) => line.replace(/^\s+/, ''));
   if (env.length) spec.env = env;
   spec.args = formLines(form.container_args).flatMap(({ line, number }) => splitWords(line, `container_args line ${number}`));

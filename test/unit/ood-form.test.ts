@@ -69,6 +69,12 @@ describe('formToSpec', () => {
     expect(formToSpec({ image: 'x', runner: 'apptainer', container_name: 'n', reuse_sif: '1' })).toMatchObject({ runtime: 'apptainer', reuseSif: true });
     expect(formToSpec({ image: 'x', runner: 'apptainer', container_name: 'n' })).not.toHaveProperty('name');
   });
+
+  it('maps the interactive apps\' hidden service field; blank or absent means a batch job', () => {
+    expect(formToSpec({ image: 'x', service: ' jupyter ' })).toMatchObject({ service: 'jupyter' });
+    expect(formToSpec({ image: 'x', service: '' })).not.toHaveProperty('service');
+    expect(formToSpec({ image: 'x' })).not.toHaveProperty('service');
+  });
 });
 
 describe('tre-job ood: bad form values name the form field', () => {
