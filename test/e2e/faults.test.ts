@@ -1,11 +1,11 @@
 // Faults on the real stack. After each: no scratch dir, no container, outputs intact, a
 // clear reason in output.log, and a non-zero exit where the job failed.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT } from '../helpers';
 import { describeE2E, homeOf, jobInfo, podmanPsAll, requireStack, runAs, StackEnv } from './lib/stack';
-import { finished, homeDirs, logSoFar, probeSpec, removeSpecs, submitAs, Submitted, treJobAs, waitUntilSleeping } from './lib/tre';
+import { finished, homeDirs, logSoFar, probeSpec, removeSpecs, submitAs, Submitted, treJobAs, until, waitUntilSleeping } from './lib/tre';
 
 jest.setTimeout(600000);
 
@@ -85,6 +85,8 @@ describeE2E('faults on the real stack', () => {
 
   it('the registry being down fails the job with a clear reason, and nothing is left', async () => {
     execFileSync('pkill', ['-u', 'docker-registry', '-f', 'docker-registry serve']);
+    // Wait until it has really gone: setup.sh must not find a dying registry still answering.
+    await until(() => spawnSync('pgrep', ['-u', 'docker-registry', '-f', 'docker-registry serve']).status !== 0, 10000, 'the registry to stop', 50);
     try {
       const { job, log } = await finished(submitAs('alice', stack, probeSpec(stack)));
       expect(job.exitCode).toBe(1);
@@ -92,8 +94,30 @@ describeE2E('faults on the real stack', () => {
       expect(log).toContain('Summary: exit status 1: failed before the container ran');
       expectNothingLeft('alice');
     } finally {
-      execFileSync('bash', [join(ROOT, 'test', 'e2e', 'stack', 'setup.sh')], { stdio: 'ignore' });
+      const setup = spawnSync('bash', [join(ROOT, 'test', 'e2e', 'stack', 'setup.sh')], { encoding: 'utf8' });
+      if (setup.status !== 0) throw new Error(`setup.sh could not restart the stack: ${setup.stdout.slice(-2000)}${setup.stderr.slice(-2000)}`);
     }
+  });
+
+  it('disk full on scratch (a 48 MiB tmpfs home): the job fails with its reason, scratch is removed, outputs written before are kept', async () => {
+    // The job dir is outside the full filesystem, so that the log keeps every line.
+    const site = '/tmp/tre-e2e-site-frank.yaml';
+    writeFileSync(site, `${readFileSync(stack.site, 'utf8')}\njobsDir: /tmp/tre-e2e-frank-jobs\n`, { mode: 0o644 });
+    const spec = probeSpec(stack, {
+      safeData: 'none',
+      runnerArgs: ['--entrypoint=/bin/sh'],
+      args: ['-c', 'echo kept >/safe_outputs/before-the-disk-filled; dd if=/dev/zero of=/scratch/fill bs=1M count=200'],
+    });
+    const { job, log, outputs } = await finished(submitAs('frank', stack, spec, { site }));
+    expect(job.state).toBe('FAILED');
+    expect(job.exitCode).toBe(1);
+    expect(log).toContain('No space left on device');
+    expect(log).toContain("Summary: exit status 1: the container's own exit status");
+    expectNothingLeft('frank');
+    expect(readFileSync(join(outputs, 'before-the-disk-filled'), 'utf8')).toBe('kept\n');
+    // The space is back once scratch is gone.
+    const free = Number(execFileSync('df', ['--output=avail', '-k', homeOf('frank')], { encoding: 'utf8' }).split('\n')[1]);
+    expect(free).toBeGreaterThan(30 * 1024);
   });
 
   it('scancel at 20 random moments (pending, prologue, pull, run, clean-up): nothing left behind each time', async () => {

@@ -15,7 +15,7 @@ REG_USER=treuser
 PROBE_REPO=$REG/tre/probe
 PROBE_SRC=$HERE/images/probe/probe
 IMAGE_RECIPE=3 # bump when the image layout below changes
-USERS=(alice bob carol dave erin)
+USERS=(alice bob carol dave erin frank)
 PKGS=(slurmctld slurmd slurm-client munge podman crun runc uidmap slirp4netns catatonit
   busybox-static docker-registry apache2-utils shellcheck ruby jq procps util-linux curl)
 
@@ -261,6 +261,13 @@ ensure_user bob tre-demo
 ensure_user carol
 ensure_user dave tre-noread
 ensure_user erin tre-nowrite
+# frank's home is a small tmpfs (48 MiB), so that a job can fill its scratch dir (disk-full tests).
+ensure_user frank
+if ! mountpoint -q /home/frank; then
+  mount -t tmpfs -o size=48m,mode=0755 tmpfs /home/frank
+  cp -a /etc/skel/. /home/frank/
+  chown -R frank:frank /home/frank
+fi
 mkdir -p /safe_data/demo /safe_data/noread /safe_data/nowrite
 chown root:root /safe_data && chmod 0755 /safe_data
 chown root:tre-demo /safe_data/demo && chmod 2770 /safe_data/demo
