@@ -27,7 +27,7 @@ describe('rendered scripts', () => {
   afterAll(() => dir.remove());
   const site = writeYaml(dir.path, 'site.yaml', { registries: [{ host: '127.0.0.1:5000', insecure: true }], gpuGres: 'gpu:1', projectGroupPrefix: 'tre', summaryJson: true, forcedMounts: [{ source: '/opt/tools', target: '/tools' }], forcedRunnerArgs: { podman: ['--read-only'], apptainer: ['--no-home'] } });
 
-  it.each(variants)('%s passes bash -n and shellcheck', (name, spec) => {
+  it.each(variants)('%s passes bash -n and shellcheck', (_name, spec) => {
     const script = runCli(['render', writeYaml(dir.path, 'spec.yaml', spec), '--site', site, '--session', 'ood-123']).stdout;
     expect(spawnSync('bash', ['-n'], { input: script }).status).toBe(0);
     if (!hasShellcheck) return; // outside CI only; reported once above

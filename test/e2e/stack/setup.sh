@@ -67,11 +67,14 @@ write_if_changed() {
 }
 
 # pid_alive PIDFILE NAME
+# A killed daemon whose parent is gone may stay a zombie when PID 1 does not reap (no systemd
+# here): a zombie is not alive.
+running() { [ -d "/proc/$1" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null; }
 pid_alive() {
   local pid
   [ -s "$1" ] || return 1
   pid=$(cat "$1")
-  [ -d "/proc/$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$2" ]
+  running "$pid" && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$2" ]
 }
 stop_pidfile() { # PIDFILE NAME
   local pid
@@ -79,7 +82,7 @@ stop_pidfile() { # PIDFILE NAME
   pid=$(cat "$1")
   kill "$pid"
   for _ in $(seq 100); do
-    [ -d "/proc/$pid" ] || return 0
+    running "$pid" || return 0
     sleep 0.1
   done
   die "$2 (pid $pid) did not stop"
