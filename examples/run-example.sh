@@ -22,16 +22,15 @@ source /etc/tre-job-test/stack.env
 spec=$(mktemp /tmp/tre-example-XXXXXX.yaml)
 chmod 0644 "$spec"
 cp examples/probe.yaml "$spec"
-echo "== tre-job submit examples/probe.yaml, as alice, token on stdin"
-job=$(runuser -l alice -c "node $(printf %q "$PWD/bin/tre-job") submit $spec --site $TRE_TEST_SITE --token-stdin --json" <"$TRE_TEST_TOKEN_FILE")
+tre_job="node $(printf %q "$PWD/bin/tre-job")"
+echo "== tre-job submit examples/probe.yaml --wait, as alice (token on stdin; progress on stderr)"
+status=0
+out=$(runuser -l alice -c "$tre_job submit $spec --site $TRE_TEST_SITE --token-stdin --wait" <"$TRE_TEST_TOKEN_FILE") || status=$?
 rm -f "$spec"
-echo "$job"
-id=$(sed -E 's/.*"jobId":"([0-9]+)".*/\1/' <<<"$job")
-log=$(sed -E 's/.*"outputLog":"([^"]+)".*/\1/' <<<"$job")
-while squeue -h -j "$id" 2>/dev/null | grep -q .; do sleep 0.5; done
-echo "== $log"
-cat "$log"
-outputs=$(sed -nE 's/.*Outputs: (\S+) .*/\1/p' "$log")
+id=$(sed -n 1p <<<"$out")
+outputs=$(sed -n 2p <<<"$out")
+echo "== tre-job logs $id"
+runuser -l alice -c "$tre_job logs $id"
 echo "== $outputs (kept after the job)"
 ls -l "$outputs" "$outputs/probe"
-echo "== job state: $(scontrol show job -o "$id" | grep -oE 'JobState=\S+ .*ExitCode=\S+' | sed -E 's/ .* / /')"
+echo "== job $id ended with exit status $status"
