@@ -1,9 +1,10 @@
 // Templates print values only through the quoting helpers, and every runtime has its partials.
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Handlebars from 'handlebars';
 import { QUOTING_HELPERS, TEMPLATES_DIR } from '../../src/render/render';
 import { jobSpecSchema } from '../../src/spec/schema';
+import { runBin, runCli, tempDir, writeYaml } from '../helpers';
 
 const files = [join(TEMPLATES_DIR, 'job.sh.hbs'), ...readdirSync(join(TEMPLATES_DIR, 'partials')).map((f) => join(TEMPLATES_DIR, 'partials', f))];
 
@@ -41,6 +42,33 @@ describe('templates', () => {
     expect(runtimes).toEqual(['podman', 'apptainer']);
     for (const runtime of runtimes) {
       for (const section of ['cleanup', 'pull', 'exec']) expect(partials).toContain(`${section}-${runtime}.hbs`);
+    }
+  });
+});
+
+describe('precompiled templates (the build) and templates compiled from source', () => {
+  const built = join(__dirname, '..', '..', 'dist', 'render', 'templates.js');
+
+  it('render the same script', () => {
+    // npm test builds before the unit tests; without a build there is nothing to compare.
+    if (!existsSync(built)) {
+      if (process.env.CI === 'true') throw new Error(`${built} is missing: run npm run build`);
+      return;
+    }
+    const dir = tempDir();
+    try {
+      const site = writeYaml(dir.path, 'site.yaml', { registries: [{ host: '127.0.0.1:5000', insecure: true }], gpuGres: 'gpu:1' });
+      for (const spec of [
+        { image: '127.0.0.1:5000/tre/probe:1.0', registry: { username: 'u' }, env: { A: "x ${USER} '$(id)'" }, args: ['a b'], gpu: true },
+        { image: '127.0.0.1:5000/tre/probe:1.0', runtime: 'apptainer', reuseSif: true, service: 'rstudio', safeData: 'required' },
+      ]) {
+        const file = writeYaml(dir.path, 'spec.yaml', spec);
+        const fromBuild = runBin(['render', file, '--site', site]);
+        expect(fromBuild.status).toBe(0);
+        expect(fromBuild.stdout).toBe(runCli(['render', file, '--site', site]).stdout);
+      }
+    } finally {
+      dir.remove();
     }
   });
 });
