@@ -1,9 +1,9 @@
-# Shared by the tre-job Open OnDemand apps' submit.yml.erb (ood/apps/jupyter, ood/apps/rstudio).
+# Shared by the tre-job Open OnDemand apps' form.yml.erb and submit.yml.erb (ood/apps/batch_container, jupyter, rstudio).
 # The apps load it from the tre-job install that TRE_JOB_BIN points to
 # (/opt/tre-job/bin/tre-job -> /opt/tre-job/ood/lib/tre_job_ood.rb), so a site installs it once,
 # with tre-job, and the apps copied to /var/www/ood/apps/sys/ need no file outside themselves.
 #
-# TreJobOod.render runs `tre-job ood` exactly as the batch app does: form values as JSON in argv,
+# TreJobOod.render runs `tre-job ood`: form values as JSON in argv,
 # the registry token on stdin only (and blanked in place in the form, so OnDemand's context
 # files hold ""), the job written into the session's staged root. A bad value raises tre-job's
 # one line, which OnDemand shows, before anything is staged or submitted.

@@ -131,7 +131,7 @@ describe('submit.yml.erb', () => {
     const shim = join(tmp.path, 'tre-job-shim');
     writeFileSync(shim, `#!/bin/bash\nprintf '%s\\0' "$@" > ${record}/argv\nenv -0 > ${record}/env\ntee ${record}/stdin | exec ${JSON.stringify(BIN)} "$@"\n`);
     chmodSync(shim, 0o755);
-    const r = ruby([OOD_RB, 'render', APP, stagedRoot()], JSON.stringify(form()), { TRE_JOB_BIN: shim });
+    const r = ruby([OOD_RB, 'render', APP, stagedRoot()], JSON.stringify(form()), { TRE_JOB_BIN: shim, TRE_JOB_OOD_LIB: join(ROOT, 'ood', 'lib', 'tre_job_ood.rb') });
     expect(r.status).toBe(0);
     expect(r.stdout).not.toContain(TOKEN);
     const rendered = JSON.parse(r.stdout) as Rendered;
