@@ -1,8 +1,6 @@
 // Job directories: a new 0700 directory per job, holding job.sh (0700), output.log and,
 // until the job has pulled its image, the credentials file (0600).
-import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { InputError } from './errors';
 
@@ -18,6 +16,9 @@ export function jobFiles(dir: string, scriptName = 'job.sh'): JobFiles {
 
 /** A fresh job directory path under the site's jobsDir (relative: under $HOME); not created yet. */
 export function newJobDirPath(jobsDir: string, now = new Date()): string {
+  // Loaded here, not at the top: `render` makes no new job directory and starts faster without them.
+  const { homedir } = require('node:os') as typeof import('node:os');
+  const { randomBytes } = require('node:crypto') as typeof import('node:crypto');
   const parent = isAbsolute(jobsDir) ? jobsDir : join(homedir(), jobsDir);
   const stamp = now.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
   return join(parent, `${stamp}-${randomBytes(3).toString('hex')}`);
@@ -46,3 +47,4 @@ export function writeJobFiles(files: JobFiles, script: string, token: string | u
   chmodSync(files.script, 0o700);
   if (token !== undefined) writeFileSync(files.credentials, token, { mode: 0o600, flag: 'wx' });
 }
+

@@ -1,6 +1,7 @@
 // Entry point: runs the CLI and maps errors to exit codes (0 ok, 2 bad input, 1 anything else).
+import { writeSync } from 'node:fs';
 import { CommanderError } from 'commander';
-import { buildCli } from './cli';
+import { buildCli, CliIo } from './cli';
 import { exitCodeOf, InputError, oneLine } from './errors';
 
 export interface Io {
@@ -10,12 +11,33 @@ export interface Io {
   interactive?: boolean;
 }
 
+// stdout: a plain write to fd 1, because process.stdout loads Node's stream modules (a tenth of
+// a cold `tre-job render`). Getters: asking isTTY opens a stream, which most commands never need.
 const processIo: Io = {
-  stdout: (text) => process.stdout.write(text),
+  stdout: (text) => writeAll(1, text),
   stderr: (text) => process.stderr.write(text),
-  tty: process.stderr.isTTY === true,
-  interactive: process.stdin.isTTY === true,
+  get tty() {
+    return process.stderr.isTTY === true;
+  },
+  get interactive() {
+    return process.stdin.isTTY === true;
+  },
 };
+
+/** Write all of `text` to `fd`, as process.stdout would on Linux (synchronously, for files and pipes). */
+function writeAll(fd: number, text: string): void {
+  const bytes = Buffer.from(text);
+  for (let offset = 0; offset < bytes.length; ) {
+    try {
+      offset += writeSync(fd, bytes, offset);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EPIPE') return; // the reader has gone (`tre-job render x | head`): nothing more to say
+      if (code !== 'EAGAIN') throw err;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1); // a full non-blocking pipe: wait 1 ms, try again
+    }
+  }
+}
 
 function report(err: unknown, io: Io): number {
   if (err instanceof CommanderError) {
@@ -35,7 +57,18 @@ function report(err: unknown, io: Io): number {
 export function run(argv: string[], io: Io = processIo): number | Promise<number> {
   let deferred: Promise<number> | undefined;
   try {
-    buildCli({ ...io, tty: io.tty ?? false, interactive: io.interactive ?? false, defer: (p) => (deferred = p) }).parse(argv, { from: 'user' });
+    const cliIo: CliIo = {
+      stdout: io.stdout,
+      stderr: io.stderr,
+      get tty() {
+        return io.tty ?? false;
+      },
+      get interactive() {
+        return io.interactive ?? false;
+      },
+      defer: (p) => (deferred = p),
+    };
+    buildCli(cliIo).parse(argv, { from: 'user' });
   } catch (err) {
     return report(err, io);
   }

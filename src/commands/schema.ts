@@ -1,7 +1,7 @@
-import { z } from 'zod';
+import { toJSONSchema } from 'zod/mini';
 import { jobSpecSchema } from '../spec/schema';
 
 /** The JSON Schema of the spec, generated from the zod schema (so the two cannot drift). */
 export function schemaCommand(): string {
-  return `${JSON.stringify(z.toJSONSchema(jobSpecSchema, { io: 'input', unrepresentable: 'any' }), null, 2)}\n`;
+  return `${JSON.stringify(toJSONSchema(jobSpecSchema, { io: 'input', unrepresentable: 'any' }), null, 2)}\n`;
 }

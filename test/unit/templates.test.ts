@@ -38,7 +38,7 @@ describe('templates', () => {
 
   it('has cleanup, pull and exec partials for every runtime', () => {
     const partials = readdirSync(join(TEMPLATES_DIR, 'partials'));
-    const runtimes = (jobSpecSchema.shape.runtime.unwrap() as unknown as { options: string[] }).options;
+    const runtimes = jobSpecSchema.shape.runtime.def.innerType.options;
     expect(runtimes).toEqual(['podman', 'apptainer']);
     for (const runtime of runtimes) {
       for (const section of ['cleanup', 'pull', 'exec']) expect(partials).toContain(`${section}-${runtime}.hbs`);
