@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Build step (after tsc and precompile-templates): bundle dist/main.js and its dependencies into
 // dist/tre-job.js, run it once on example jobs, and save V8's code cache for what ran as
-// dist/tre-job.cache. bin/tre-job starts from both (scripts/load-bundle.js). Why: a cold
+// dist/tre-job.cache. bin/tre-job starts from both (see bin/tre-job). Why: a cold
 // `tre-job render` spent most of its time loading and compiling ~150 module files
 // (docs/benchmarks.md has the numbers).
 'use strict';
@@ -9,7 +9,7 @@ const { mkdtempSync, rmSync, writeFileSync } = require('node:fs');
 const { tmpdir } = require('node:os');
 const { join } = require('node:path');
 const esbuild = require('esbuild');
-const { BUNDLE, CACHE, loadBundle } = require('./load-bundle');
+const { BUNDLE, CACHE, loadBundle } = require('../bin/tre-job');
 
 const root = join(__dirname, '..');
 

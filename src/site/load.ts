@@ -18,7 +18,7 @@ export function loadSite(file?: string): Site {
 
 /** Validate a whole site object, including the rules across fields. */
 export function parseSite(value: unknown): Site {
-  const result = siteSchema.safeParse(value);
+  const result = siteSchema().safeParse(value);
   if (!result.success) throw prefixed(inputErrorFromIssues(result.error.issues, 'site'));
   if (result.data.servicePorts.min > result.data.servicePorts.max) throw new InputError('site.servicePorts', 'min must not be above max');
   result.data.registries.forEach((registry, index) => {
