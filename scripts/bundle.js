@@ -5,7 +5,7 @@
 // `tre-job render` spent most of its time loading and compiling ~150 module files
 // (docs/benchmarks.md has the numbers).
 'use strict';
-const { mkdtempSync, rmSync, writeFileSync } = require('node:fs');
+const { chmodSync, mkdtempSync, rmSync, writeFileSync } = require('node:fs');
 const { tmpdir } = require('node:os');
 const { join } = require('node:path');
 const esbuild = require('esbuild');
@@ -69,7 +69,7 @@ esbuild
     process.exit(1);
   });
 
-/** Run the paths a user runs (render, validate, a bad spec, submit --dry-run), then save the code cache. */
+/** Run the paths a user runs (render, validate, a bad spec, submit), then save the code cache. */
 function train() {
   const dir = mkdtempSync(join(tmpdir(), 'tre-job-bundle-'));
   try {
@@ -78,7 +78,10 @@ function train() {
       writeFileSync(join(dir, name), text);
       return join(dir, name);
     };
-    const site = file('site.yaml', 'registries: [{ host: ghcr.io }]\n');
+    // submit runs a stand-in sbatch that prints a job id, into a job dir under `dir`.
+    const sbatch = file('sbatch', '#!/bin/sh\necho 1\n');
+    chmodSync(sbatch, 0o700);
+    const site = file('site.yaml', `registries: [{ host: ghcr.io }]\nsbatch: ${sbatch}\n`);
     const spec = file('job.yaml', 'image: ghcr.io/example/hello:1.0\ncpus: 2\nenv: ["GREETING=hello ${USER}"]\nargs: ["-d", "5"]\n');
     const bad = file('bad.yaml', 'image: ghcr.io/example/hello:1.0\ncpus: many\n');
     const runs = [
@@ -86,6 +89,7 @@ function train() {
       { argv: ['validate', spec, '--site', site], status: 0 },
       { argv: ['render', bad, '--site', site], status: 2 },
       { argv: ['submit', spec, '--site', site, '--dry-run', '--job-dir', join(dir, 'job')], status: 0 },
+      { argv: ['submit', spec, '--site', site, '--json', '--job-dir', join(dir, 'job')], status: 0 },
     ];
     for (const { argv, status } of runs) {
       let output = '';

@@ -16,12 +16,14 @@ export function jobFiles(dir: string, scriptName = 'job.sh'): JobFiles {
 
 /** A fresh job directory path under the site's jobsDir (relative: under $HOME); not created yet. */
 export function newJobDirPath(jobsDir: string, now = new Date()): string {
-  // Loaded here, not at the top: `render` makes no new job directory and starts faster without them.
+  // node:os loaded here: `render` makes no new job directory and starts faster without it.
   const { homedir } = require('node:os') as typeof import('node:os');
-  const { randomBytes } = require('node:crypto') as typeof import('node:crypto');
   const parent = isAbsolute(jobsDir) ? jobsDir : join(homedir(), jobsDir);
   const stamp = now.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
-  return join(parent, `${stamp}-${randomBytes(3).toString('hex')}`);
+  // The suffix only keeps two submits in one second apart (in the user's own 0700 tree, and
+  // makeJobDir refuses a directory that exists): Math.random, as node:crypto costs start-up time.
+  const suffix = Math.floor(Math.random() * 0x1000000).toString(16).padStart(6, '0');
+  return join(parent, `${stamp}-${suffix}`);
 }
 
 /** Create the job directory (0700). A new one (`fresh`) must not exist yet. */

@@ -1,5 +1,4 @@
 // Following a job from the terminal: `submit --wait` and `logs --follow`.
-import { createInterface } from 'node:readline';
 import { JobRecord, jobStatus, JobStatus, readLog } from '../jobs';
 import { ACTIVE_STATES, cancelJob, showJob } from '../slurm/scontrol';
 
@@ -23,6 +22,7 @@ function describe(status: JobStatus): string {
 
 /** Ask on the terminal; resolves to the answer line. */
 function ask(question: string, io: FollowIo): Promise<string> {
+  const { createInterface } = require('node:readline') as typeof import('node:readline'); // only for this question
   const rl = createInterface({ input: process.stdin, output: process.stderr });
   return new Promise((resolve) => {
     io.stderr(io.tty ? '\n' : '');

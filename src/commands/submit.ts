@@ -6,7 +6,7 @@ import { sbatchArgv, submit } from '../slurm/sbatch';
 import { loadSite } from '../site/load';
 import { loadSpecFile } from '../spec/load';
 import { JobRecord, writeJobRecord } from '../jobs';
-import { FollowIo, waitForJob } from './follow';
+import type { FollowIo } from './follow';
 import { prepare, PrepareOptions } from './prepare';
 
 export interface SubmitCommandOptions extends PrepareOptions {
@@ -22,6 +22,8 @@ export async function submitAndWait(specFile: string, options: SubmitCommandOpti
   const { record, printed } = submitJob(specFile, options);
   io.stdout(printed);
   if (!record) return 0;
+  // Loaded here: following (and node:readline) costs start-up time that a plain submit does not need.
+  const { waitForJob } = require('./follow') as typeof import('./follow');
   return waitForJob(record, io, { cancelOnInterrupt: options.cancelOnInterrupt ?? false });
 }
 
