@@ -22,6 +22,14 @@ export class ExternalError extends Error {
   readonly exitCode = 1;
 }
 
+/**
+ * Whoever read tre-job's output has gone (`tre-job logs JOB --follow | head`). Thrown by the
+ * stdout writer so that every loop ends; main.ts exits 0 without a word, as `head` expects.
+ */
+export class OutputClosedError extends Error {
+  readonly exitCode = 0;
+}
+
 export function exitCodeOf(err: unknown): number {
   if (err instanceof InputError || err instanceof ExternalError) return err.exitCode;
   return 1;

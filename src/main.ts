@@ -2,7 +2,7 @@
 import { writeSync } from 'node:fs';
 import { CommanderError } from 'commander';
 import { buildCli, CliIo } from './cli';
-import { exitCodeOf, InputError, oneLine } from './errors';
+import { exitCodeOf, InputError, oneLine, OutputClosedError } from './errors';
 
 export interface Io {
   stdout: (text: string) => void;
@@ -32,7 +32,7 @@ function writeAll(fd: number, text: string): void {
       offset += writeSync(fd, bytes, offset);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'EPIPE') return; // the reader has gone (`tre-job render x | head`): nothing more to say
+      if (code === 'EPIPE') throw new OutputClosedError('stdout closed');
       if (code !== 'EAGAIN') throw err;
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1); // a full non-blocking pipe: wait 1 ms, try again
     }
@@ -40,6 +40,7 @@ function writeAll(fd: number, text: string): void {
 }
 
 function report(err: unknown, io: Io): number {
+  if (err instanceof OutputClosedError) return 0; // nobody is listening, on stdout at least
   if (err instanceof CommanderError) {
     if (err.exitCode === 0) return 0; // --help, --version
     io.stderr(`tre-job: ${oneLine(err.message.replace(/^error: /, ''))}\n`);

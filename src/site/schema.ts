@@ -10,15 +10,15 @@ function buildSiteSchema() {
   // Functions where several fields use the same kind of value: described() needs one schema each.
   const absolutePath = () => string(/^\/[^\0\n:,]*$/, "must be an absolute path without ':' or ','");
   const command = () => string(/^[A-Za-z0-9_./+-]+$/, 'must be a command name or path (letters, digits, _ . / + -)');
-  const host = string(/^[A-Za-z0-9.-]+(:[0-9]{1,5})?$/, 'must be a registry host name, optionally with :PORT');
+  const host = () => string(/^[A-Za-z0-9.-]+(:[0-9]{1,5})?$/, 'must be a registry host name, optionally with :PORT');
   const flag = string(/^-{1,2}[A-Za-z0-9][A-Za-z0-9-]*$/, 'must be a flag such as --workdir');
   const port = z.int().check(z.minimum(1024), z.maximum(65535));
   const seconds = (min: number, max: number) => z.int().check(z.minimum(min), z.maximum(max));
   const list = <T extends z.ZodMiniType>(item: T) => z._default(z.array(item), []);
 
   const registrySchema = z.strictObject({
-    host: described(host, 'Host as users write it in image URLs.'),
-    pullHost: optional(host, 'Host to pull from, when it differs (e.g. git.ecdf.ed.ac.uk:5050).'),
+    host: described(host(), 'Host as users write it in image URLs.'),
+    pullHost: optional(host(), 'Host to pull from, when it differs (e.g. git.ecdf.ed.ac.uk:5050).'),
     insecure: withDefault(z.boolean(), false, 'Plain HTTP, no TLS verification. Only allowed for loopback test registries.'),
   });
 

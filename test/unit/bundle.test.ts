@@ -2,7 +2,7 @@
 // cache, dist/tre-job.cache (scripts/bundle.js). These tests need the build, which npm test
 // runs before them; in CI a missing build is a failure, not a skip.
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BIN, ROOT, runCli, tempDir, writeYaml } from '../helpers';
 
@@ -14,6 +14,14 @@ function built(): boolean {
   if (existsSync(BUNDLE) && existsSync(CACHE)) return true;
   if (process.env.CI === 'true') throw new Error(`${BUNDLE} or ${CACHE} is missing: run npm run build`);
   return false;
+}
+
+/** bin/tre-job and the bundle, without the code cache, in `dir`. */
+function copyBuild(dir: string): void {
+  mkdirSync(join(dir, 'bin'));
+  mkdirSync(join(dir, 'dist'));
+  copyFileSync(BIN, join(dir, 'bin', 'tre-job'));
+  copyFileSync(BUNDLE, join(dir, 'dist', 'tre-job.js'));
 }
 
 function bash(script: string, cwd = ROOT) {
@@ -39,14 +47,28 @@ describe('the built CLI (bundle and code cache)', () => {
     expect(r.stdout).toBe('false');
   });
 
+  it("uses no cache from another build (V8 would take any cache for a source of the same length)", () => {
+    if (!built()) return;
+    const dir = tempDir();
+    try {
+      copyBuild(dir.path);
+      const cache = readFileSync(CACHE);
+      cache.write(cache.toString('latin1', 0, 1) === '0' ? '1' : '0', 0, 'latin1'); // another build's id
+      writeFileSync(join(dir.path, 'dist', 'tre-job.cache'), cache);
+      const probe = `process.stdout.write(String(require(${JSON.stringify(join(dir.path, 'bin', 'tre-job'))}).loadBundle().script.cachedDataRejected))`;
+      const r = spawnSync(process.execPath, ['-e', probe], { env: CLEAN_ENV, encoding: 'utf8' });
+      expect(r.stderr).toBe('');
+      expect(r.stdout).toBe('undefined'); // no cachedData given to V8 at all
+    } finally {
+      dir.remove();
+    }
+  });
+
   it('renders the same script without the code cache (another Node, or the cache removed)', () => {
     if (!built()) return;
     const dir = tempDir();
     try {
-      mkdirSync(join(dir.path, 'bin'));
-      mkdirSync(join(dir.path, 'dist'));
-      copyFileSync(BIN, join(dir.path, 'bin', 'tre-job'));
-      copyFileSync(BUNDLE, join(dir.path, 'dist', 'tre-job.js'));
+      copyBuild(dir.path);
       const r = spawnSync(process.execPath, [join(dir.path, 'bin', 'tre-job'), 'render', 'examples/hello.yaml'], {
         cwd: ROOT,
         env: CLEAN_ENV,

@@ -1,7 +1,7 @@
 // submit, render --job-dir, validate and schema through the built binary, with a recording
 // fake sbatch on PATH (test/fixtures/bin/sbatch).
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { listDir, readNul, runBin, SHIM_BIN, tempDir, writeYaml } from '../helpers';
 
@@ -138,5 +138,22 @@ describe('tre-job validate and schema', () => {
         .split('\n');
     expect(complete("tre-job su")).toEqual(['submit']);
     expect(complete("tre-job submit --wa")).toEqual(['--wait']);
+  });
+});
+
+describe('tre-job logs --follow', () => {
+  it('ends, exit 0 and no message, when the reader of its output has gone (logs --follow | head)', () => {
+    expect(runBin(['submit', spec, '--site', site], { env }).status).toBe(0);
+    const jobDir = join(home(), 'tre-jobs', listDir(join(home(), 'tre-jobs'))[0] as string);
+    // More than a pipe holds, so that writing meets the closed pipe while the job still runs.
+    writeFileSync(join(jobDir, 'output.log'), 'a line of the job log\n'.repeat(8000));
+    const bin = JSON.stringify(join(__dirname, '..', '..', 'bin', 'tre-job'));
+    const r = spawnSync('bash', ['-c', `node ${bin} logs 4242 --follow 2>"$1" | head -c 10 >/dev/null; echo "\${PIPESTATUS[0]}"; cat "$1"`, 'bash', join(dir.path, 'err')], {
+      env: { ...env, SHIM_JOB_STATE: 'RUNNING' },
+      encoding: 'utf8',
+      timeout: 20000,
+    });
+    expect(r.error).toBeUndefined(); // not killed by the timeout: it ended by itself
+    expect(r.stdout).toBe('0\n');
   });
 });
