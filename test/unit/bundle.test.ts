@@ -16,6 +16,15 @@ function built(): boolean {
   return false;
 }
 
+function inTempDir(test: (dir: string) => void): void {
+  const dir = tempDir();
+  try {
+    test(dir.path);
+  } finally {
+    dir.remove();
+  }
+}
+
 /** bin/tre-job and the bundle, without the code cache, in `dir`. */
 function copyBuild(dir: string): void {
   mkdirSync(join(dir, 'bin'));
@@ -49,63 +58,51 @@ describe('the built CLI (bundle and code cache)', () => {
 
   it("uses no cache from another build (V8 would take any cache for a source of the same length)", () => {
     if (!built()) return;
-    const dir = tempDir();
-    try {
-      copyBuild(dir.path);
-      const cache = readFileSync(CACHE);
-      cache.write(cache.toString('latin1', 0, 1) === '0' ? '1' : '0', 0, 'latin1'); // another build's id
-      writeFileSync(join(dir.path, 'dist', 'tre-job.cache'), cache);
-      const probe = `process.stdout.write(String(require(${JSON.stringify(join(dir.path, 'bin', 'tre-job'))}).loadBundle().script.cachedDataRejected))`;
-      const r = spawnSync(process.execPath, ['-e', probe], { env: CLEAN_ENV, encoding: 'utf8' });
-      expect(r.stderr).toBe('');
-      expect(r.stdout).toBe('undefined'); // no cachedData given to V8 at all
-    } finally {
-      dir.remove();
-    }
+    inTempDir((dir) => {
+    copyBuild(dir);
+    const cache = readFileSync(CACHE);
+    cache.write(cache.toString('latin1', 0, 1) === '0' ? '1' : '0', 0, 'latin1'); // another build's id
+    writeFileSync(join(dir, 'dist', 'tre-job.cache'), cache);
+    const probe = `process.stdout.write(String(require(${JSON.stringify(join(dir, 'bin', 'tre-job'))}).loadBundle().script.cachedDataRejected))`;
+    const r = spawnSync(process.execPath, ['-e', probe], { env: CLEAN_ENV, encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('undefined'); // no cachedData given to V8 at all
+    });
   });
 
   it('renders the same script without the code cache (another Node, or the cache removed)', () => {
     if (!built()) return;
-    const dir = tempDir();
-    try {
-      copyBuild(dir.path);
-      const r = spawnSync(process.execPath, [join(dir.path, 'bin', 'tre-job'), 'render', 'examples/hello.yaml'], {
-        cwd: ROOT,
-        env: CLEAN_ENV,
-        encoding: 'utf8',
-      });
-      expect(r.stderr).toBe('');
-      expect(r.status).toBe(0);
-      expect(r.stdout).toBe(runCli(['render', join(ROOT, 'examples', 'hello.yaml')]).stdout);
-    } finally {
-      dir.remove();
-    }
+    inTempDir((dir) => {
+    copyBuild(dir);
+    const r = spawnSync(process.execPath, [join(dir, 'bin', 'tre-job'), 'render', 'examples/hello.yaml'], {
+      cwd: ROOT,
+      env: CLEAN_ENV,
+      encoding: 'utf8',
+    });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe(runCli(['render', join(ROOT, 'examples', 'hello.yaml')]).stdout);
+    });
   });
 
   it('writes a script larger than a pipe buffer whole, through a pipe', () => {
     if (!built()) return;
-    const dir = tempDir();
-    try {
-      const spec = bigSpec(dir.path);
-      const r = bash(`node ${JSON.stringify(BIN)} render ${JSON.stringify(spec)} | cat`);
-      expect(r.stderr).toBe('');
-      const expected = runCli(['render', spec]).stdout;
-      expect(expected.length).toBeGreaterThan(128 * 1024);
-      expect(r.stdout).toBe(expected);
-    } finally {
-      dir.remove();
-    }
+    inTempDir((dir) => {
+    const spec = bigSpec(dir);
+    const r = bash(`node ${JSON.stringify(BIN)} render ${JSON.stringify(spec)} | cat`);
+    expect(r.stderr).toBe('');
+    const expected = runCli(['render', spec]).stdout;
+    expect(expected.length).toBeGreaterThan(128 * 1024);
+    expect(r.stdout).toBe(expected);
+    });
   });
 
   it('stops quietly with exit 0 when the reader of its output has gone (render | head)', () => {
     if (!built()) return;
-    const dir = tempDir();
-    try {
-      const spec = bigSpec(dir.path);
-      const r = bash(`node ${JSON.stringify(BIN)} render ${JSON.stringify(spec)} 2>"${dir.path}/err" | head -c 10 >/dev/null; echo "\${PIPESTATUS[0]}"; cat "${dir.path}/err"`);
-      expect(r.stdout).toBe('0\n');
-    } finally {
-      dir.remove();
-    }
+    inTempDir((dir) => {
+    const spec = bigSpec(dir);
+    const r = bash(`node ${JSON.stringify(BIN)} render ${JSON.stringify(spec)} 2>"${dir}/err" | head -c 10 >/dev/null; echo "\${PIPESTATUS[0]}"; cat "${dir}/err"`);
+    expect(r.stdout).toBe('0\n');
+    });
   });
 });
