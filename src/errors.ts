@@ -26,9 +26,7 @@ export class ExternalError extends Error {
  * Whoever read tre-job's output has gone (`tre-job logs JOB --follow | head`). Thrown by the
  * stdout writer so that every loop ends; main.ts exits 0 without a word, as `head` expects.
  */
-export class OutputClosedError extends Error {
-  readonly exitCode = 0;
-}
+export class OutputClosedError extends Error {}
 
 export function exitCodeOf(err: unknown): number {
   if (err instanceof InputError || err instanceof ExternalError) return err.exitCode;

@@ -14,11 +14,17 @@ export function jobFiles(dir: string, scriptName = 'job.sh'): JobFiles {
   return { dir, script: join(dir, scriptName), credentials: join(dir, 'credentials') };
 }
 
-/** A fresh job directory path under the site's jobsDir (relative: under $HOME); not created yet. */
-export function newJobDirPath(jobsDir: string, now = new Date()): string {
+/** Where the site's jobsDir is: as written if absolute, else under $HOME. */
+export function jobsRoot(jobsDir: string): string {
+  if (isAbsolute(jobsDir)) return jobsDir;
   // node:os loaded here: `render` makes no new job directory and starts faster without it.
   const { homedir } = require('node:os') as typeof import('node:os');
-  const parent = isAbsolute(jobsDir) ? jobsDir : join(homedir(), jobsDir);
+  return join(homedir(), jobsDir);
+}
+
+/** A fresh job directory path under the site's jobsDir; not created yet. */
+export function newJobDirPath(jobsDir: string, now = new Date()): string {
+  const parent = jobsRoot(jobsDir);
   const stamp = now.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
   // The suffix only keeps two submits in one second apart (in the user's own 0700 tree, and
   // makeJobDir refuses a directory that exists): Math.random, as node:crypto costs start-up time.
@@ -49,4 +55,3 @@ export function writeJobFiles(files: JobFiles, script: string, token: string | u
   chmodSync(files.script, 0o700);
   if (token !== undefined) writeFileSync(files.credentials, token, { mode: 0o600, flag: 'wx' });
 }
-

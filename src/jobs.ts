@@ -1,9 +1,9 @@
 // A submitted job as tre-job knows it: its directory (job.json, output.log) and what Slurm says.
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { isAbsolute, join } from 'node:path';
+import { join } from 'node:path';
 import { InputError } from './errors';
-import { ACTIVE_STATES, showJob, SlurmJob } from './slurm/scontrol';
+import { jobsRoot } from './jobdir';
+import { ACTIVE_STATES, shellStatus, showJob, SlurmJob } from './slurm/scontrol';
 
 /** Written next to job.sh when sbatch has accepted the job. */
 export interface JobRecord {
@@ -22,7 +22,7 @@ export function writeJobRecord(record: JobRecord): void {
 
 /** Every job tre-job submitted for this user, newest last. */
 export function listJobRecords(jobsDir: string): JobRecord[] {
-  const parent = isAbsolute(jobsDir) ? jobsDir : join(homedir(), jobsDir);
+  const parent = jobsRoot(jobsDir);
   if (!existsSync(parent)) return [];
   return readdirSync(parent)
     .sort()
@@ -111,7 +111,7 @@ export function jobStatus(record: JobRecord, slurm: SlurmJob | null = showJob(re
     elapsed: slurm?.runTime ?? elapsedFromLog(facts),
     image: record.image,
     outputs: facts.outputs,
-    exitStatus: slurm && !active ? (slurm.signal ? 128 + slurm.signal : slurm.exitCode) : facts.finishedStatus,
+    exitStatus: slurm && !active ? shellStatus(slurm) : facts.finishedStatus,
     jobDir: record.jobDir,
   };
 }

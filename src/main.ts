@@ -2,7 +2,7 @@
 import { writeSync } from 'node:fs';
 import { CommanderError } from 'commander';
 import { buildCli, CliIo } from './cli';
-import { exitCodeOf, InputError, oneLine, OutputClosedError } from './errors';
+import { exitCodeOf, oneLine, OutputClosedError } from './errors';
 
 export interface Io {
   stdout: (text: string) => void;
@@ -48,7 +48,7 @@ function report(err: unknown, io: Io): number {
   }
   const message = err instanceof Error ? err.message : String(err);
   io.stderr(`tre-job: ${oneLine(message)}\n`);
-  return err instanceof InputError ? 2 : exitCodeOf(err);
+  return exitCodeOf(err);
 }
 
 /**

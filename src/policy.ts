@@ -125,8 +125,7 @@ export function checkRunnerArgs(runtime: Runtime, args: string[], site: Site): v
 
 /** The site's forced flags and mounts for this runtime, as argv items (placed after the user's). */
 export function forcedArgs(runtime: Runtime, site: Site): string[] {
-  const mounts = site.forcedMounts.flatMap((m) =>
-    runtime === 'podman' ? ['--volume', `${m.source}:${m.target}${m.readOnly ? ':ro' : ''}`] : ['--bind', `${m.source}:${m.target}${m.readOnly ? ':ro' : ''}`],
-  );
+  const mountFlag = runtime === 'podman' ? '--volume' : '--bind';
+  const mounts = site.forcedMounts.flatMap((m) => [mountFlag, `${m.source}:${m.target}${m.readOnly ? ':ro' : ''}`]);
   return [...site.forcedRunnerArgs[runtime], ...mounts];
 }

@@ -7,7 +7,7 @@
 import { spawnSync } from 'node:child_process';
 import { appendFileSync, existsSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { InputError } from '../errors';
 import { loadSite } from '../site/load';
 import { ACTIVE_STATES, showJob } from '../slurm/scontrol';
@@ -41,7 +41,8 @@ function reclaim(jobDir: string, podman: string): string[] {
   const home = homedir();
   const removed: string[] = [];
   for (const [kind, what] of ledgerEntries(jobDir)) {
-    if (kind === 'scratch' && new RegExp(`^${home.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/scratch-[0-9]+$`).test(what) && existsSync(what)) {
+    // Only $HOME/scratch-N itself, as the job script records it.
+    if (kind === 'scratch' && what === `${home}/${basename(what)}` && /^scratch-[0-9]+$/.test(basename(what)) && existsSync(what)) {
       try {
         rmSync(what, { recursive: true, force: true });
       } catch {

@@ -9,7 +9,6 @@ import { jobFiles, makeJobDir, writeJobFiles } from '../jobdir';
 import { formError, formToSpec, OodForm } from '../ood/form';
 import { parseSpec } from '../spec/load';
 import { seconds } from '../spec/resolve';
-import type { JobSpec } from '../spec/schema';
 import { prepare, PrepareOptions } from './prepare';
 
 export interface OodCommandOptions extends PrepareOptions {
@@ -54,9 +53,10 @@ function readForm(options: OodCommandOptions): OodForm {
   return value as OodForm;
 }
 
-function specFromForm(form: OodForm): JobSpec {
+/** Run `step`, naming any bad-input error by the form field it came from. */
+function inFormTerms<T>(form: OodForm, step: () => T): T {
   try {
-    return parseSpec(formToSpec(form));
+    return step();
   } catch (err) {
     throw err instanceof InputError ? formError(err, form) : err;
   }
@@ -69,19 +69,12 @@ function specFromForm(form: OodForm): JobSpec {
  */
 export function oodCommand(options: OodCommandOptions): string {
   const form = readForm(options);
-  const spec = specFromForm(form);
+  const spec = inFormTerms(form, () => parseSpec(formToSpec(form)));
   // No line folding: yaml's folding can split a surrogate pair (an emoji, say) and corrupt the value.
   if (options.spec) return stringify(spec, { lineWidth: 0 });
-  const withForm = (run: () => string): string => {
-    try {
-      return run();
-    } catch (err) {
-      throw err instanceof InputError ? formError(err, form) : err;
-    }
-  };
-  if (options.jobDir === undefined) return withForm(() => prepare(spec, options, undefined, false).script);
+  if (options.jobDir === undefined) return inFormTerms(form, () => prepare(spec, options, undefined, false).script);
   const dir = resolve(options.jobDir);
-  return withForm(() => {
+  return inFormTerms(form, () => {
     const prepared = prepare(spec, options, dir, true);
     const files = jobFiles(makeJobDir(dir, false), 'tre-job.sh');
     writeJobFiles(files, prepared.script, prepared.token);

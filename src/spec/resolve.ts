@@ -30,7 +30,7 @@ export interface Job {
   reuseSif: boolean;
   safeData: JobSpec['safeData'];
   safeDataMount: string;
-  service?: 'jupyter' | 'rstudio' | 'http';
+  service?: JobSpec['service'];
 }
 
 export function seconds(time: string): number {
