@@ -32,6 +32,7 @@ function tokenOptions(command: Command): Command {
 /** Build the CLI. Commands are loaded lazily so that start-up stays close to bare node. */
 export function buildCli(io: CliIo): Command {
   const out = io.stdout;
+  const warn = io.stderr;
   const program = new Command('tre-job')
     .description('Turn a container job spec into a Slurm batch script for a Trusted Research Environment, and submit it.')
     .version(VERSION)
@@ -48,7 +49,7 @@ export function buildCli(io: CliIo): Command {
       .option('--job-dir <dir>', 'write DIR/job.sh and the credentials file, and print the script path')
       .addOption(new Option('--session <id>', 'OOD session id (names the container NAME-SESSION)').hideHelp())
       .addHelpText('after', `\nExample:\n  tre-job render job.yaml > job.sh\n${EXAMPLE_SPEC}`),
-  ).action((spec: string, options) => out(require('./commands/render').renderCommand(spec, options)));
+  ).action((spec: string, options) => out(require('./commands/render').renderCommand(spec, { ...options, warn })));
 
   tokenOptions(
     program
@@ -63,8 +64,8 @@ export function buildCli(io: CliIo): Command {
       .option('--cancel-on-interrupt', 'with --wait: Ctrl-C cancels the job instead of asking')
       .addHelpText('after', '\nExamples:\n  tre-job submit job.yaml --token-file ~/.ghcr-token\n  tre-job submit job.yaml --token-file ~/.ghcr-token --wait'),
   ).action((spec: string, options) => {
-    if (options.wait && !options.dryRun) io.defer(require('./commands/submit').submitAndWait(spec, options, io));
-    else out(require('./commands/submit').submitCommand(spec, options));
+    if (options.wait && !options.dryRun) io.defer(require('./commands/submit').submitAndWait(spec, { ...options, warn }, io));
+    else out(require('./commands/submit').submitCommand(spec, { ...options, warn }));
   });
 
   program
@@ -100,7 +101,7 @@ export function buildCli(io: CliIo): Command {
       .option('--session <id>', 'OOD session id (names the container NAME-SESSION)')
       .option('--spec', 'print the equivalent job spec (for tre-job submit) instead')
       .addHelpText('after', `\nExamples:\n  tre-job ood --form-json '{"image":"ghcr.io/mikej888/hello-tre:1.0","cpus":"2"}'          # the plain sbatch script\n  tre-job ood --form form.json --spec > job.yaml                                          # re-run without OOD\n  tre-job ood --form form.json --job-dir "$STAGED_ROOT" --session "$ID" --token-stdin   # what submit.yml.erb runs`),
-  ).action((options) => out(require('./commands/ood').oodCommand(options)));
+  ).action((options) => out(require('./commands/ood').oodCommand({ ...options, warn })));
 
   program
     .command('validate')
@@ -108,7 +109,7 @@ export function buildCli(io: CliIo): Command {
     .argument('<spec>', 'job spec file (YAML or JSON)')
     .option(...SITE_OPTION)
     .addHelpText('after', '\nExample:\n  tre-job validate job.yaml')
-    .action((spec: string, options) => out(require('./commands/validate').validateCommand(spec, options)));
+    .action((spec: string, options) => out(require('./commands/validate').validateCommand(spec, { ...options, warn })));
 
   program
     .command('schema')

@@ -1,57 +1,40 @@
 // The site's policy for runner arguments: what a user may add to `podman run` or
-// `apptainer run`. By default a deny-list that blocks privilege, host namespaces, other
-// images and mounts over the safe-haven directories or of system paths; a site may instead
-// allow only the flags it lists. Forced flags and mounts come after the user's, so they win.
+// `apptainer run`. The user's words are parsed exactly as the runtime parses them (spf13/pflag:
+// `--flag=V`, `--flag V`, `-fV`, `-f=V`, `-abf V`), so that no spelling escapes a rule; a word
+// that is not a documented option of the runtime is refused. Then: a deny-list that blocks
+// privilege, host namespaces, other images, environment overrides and mounts over the
+// safe-haven directories or of system paths (paths normalised first); or, where the site says
+// so, only the flags it allows. Forced flags and mounts come after the user's, so they win.
+// A mount source can be a symlink: the job resolves every user mount source on the back-end
+// before the container starts (mountSources() gives the template what to check).
+import { posix } from 'node:path';
 import { InputError } from './errors';
+import { RUNNER_OPTIONS, RunnerOption, Runtime } from './runner-options';
 import type { Site } from './site/schema';
 
-type Runtime = 'podman' | 'apptainer';
-
-/** Options that take a value (`--flag VALUE` or `--flag=VALUE`), from each runtime's documented CLI. */
-const VALUE_FLAGS: Record<Runtime, ReadonlySet<string>> = {
-  podman: new Set(
-    ('--add-host --annotation --arch --attach -a --authfile --blkio-weight --blkio-weight-device --cap-add --cap-drop --cgroup-conf ' +
-      '--cgroup-parent --cgroupns --cgroups --chrootdirs --cidfile --conmon-pidfile --cpu-period --cpu-quota --cpu-rt-period ' +
-      '--cpu-rt-runtime --cpu-shares -c --cpus --cpuset-cpus --cpuset-mems --decryption-key --detach-keys --device ' +
-      '--device-cgroup-rule --device-read-bps --device-read-iops --device-write-bps --device-write-iops --dns --dns-option ' +
-      '--dns-search --entrypoint --env -e --env-file --env-merge --expose --gidmap --gpus --group-add --group-entry ' +
-      '--health-cmd --health-interval --health-retries --health-start-period --health-timeout --hostname -h --hostuser ' +
-      '--init-path --ip --ip6 --ipc --label -l --label-file --log-driver --log-opt --mac-address --memory -m ' +
-      '--memory-reservation --memory-swap --memory-swappiness --mount --name --network --net --network-alias ' +
-      '--oom-score-adj --os --passwd-entry --personality --pid --pidfile --platform --pod --pod-id-file --preserve-fds ' +
-      '--publish -p --pull --requires --restart --rootfs --sdnotify --seccomp-policy --secret --security-opt --shm-size ' +
-      '--stop-signal --stop-timeout --subgidname --subuidname --sysctl --systemd --timeout --tmpfs --tz --uidmap --ulimit ' +
-      '--umask --unsetenv --user -u --userns --uts --variant --volume -v --volumes-from --workdir -w').split(' '),
-  ),
-  apptainer: new Set(
-    ('--bind -B --mount --env --env-file --home -H --no-mount --pwd --cwd --network --network-args --overlay -o --scratch -S ' +
-      '--workdir -W --hostname --add-caps --drop-caps --security --dns --cpus --memory --apply-cgroups --device').split(' '),
-  ),
-};
-
-/** Denied by default: privilege, host namespaces, devices outside the GPU option, identity and image changes. */
-const DENIED: Record<Runtime, Record<string, string>> = {
+/** Denied by default (by long name): privilege, host namespaces, devices, identity, image and environment changes. */
+export const DENIED: Record<Runtime, Record<string, string>> = {
   podman: Object.fromEntries([
     ...['--privileged', '--cap-add', '--security-opt', '--sysctl', '--seccomp-policy'].map((f) => [f, 'grants privilege']),
-    ...['--pid', '--ipc', '--uts', '--network', '--net', '--cgroupns', '--cgroup-parent', '--cgroups', '--pod', '--volumes-from'].map((f) => [f, 'shares host or other namespaces']),
+    ...['--pid', '--ipc', '--uts', '--network', '--cgroupns', '--cgroup-parent', '--cgroups', '--pod', '--pod-id-file', '--volumes-from'].map((f) => [f, 'shares host or other namespaces']),
     ...['--userns', '--uidmap', '--gidmap', '--subuidname', '--subgidname'].map((f) => [f, 'changes the user namespace']),
-    ...['--device', '--gpus', '--device-cgroup-rule'].map((f) => [f, 'adds devices (use gpu: true for a GPU)']),
-    ...['--rootfs', '--pull', '--authfile', '--init-path', '--env-host', '--name', '--replace', '--rm', '--detach', '-d'].map((f) => [f, 'is set by tre-job or the site']),
+    ...['--device', '--device-cgroup-rule'].map((f) => [f, 'adds devices (use gpu: true for a GPU)']),
+    ...['--env', '--env-file', '--env-host', '--env-merge', '--unsetenv'].map((f) => [f, "sets the container's environment (use the spec's env)"]),
+    ...['--rootfs', '--pull', '--authfile', '--init-path', '--name', '--replace', '--rm', '--detach', '--umask', '--image-volume'].map((f) => [f, 'is set by tre-job or the site']),
   ]),
   apptainer: Object.fromEntries([
-    ...['--fakeroot', '-f', '--add-caps', '--keep-privs', '--allow-setuid', '--security', '--apply-cgroups'].map((f) => [f, 'grants privilege']),
-    ...['--net', '-n', '--network', '--network-args', '--userns', '-u', '--sharens'].map((f) => [f, 'changes namespaces or the network']),
-    ...['--nv', '--nvccli', '--rocm', '--device'].map((f) => [f, 'adds devices (use gpu: true for a GPU)']),
+    ...['--fakeroot', '--add-caps', '--keep-privs', '--allow-setuid', '--security', '--apply-cgroups'].map((f) => [f, 'grants privilege']),
+    ...['--net', '--network', '--network-args', '--userns', '--sharens'].map((f) => [f, 'changes namespaces or the network']),
+    ...['--nv', '--nvccli', '--rocm'].map((f) => [f, 'adds devices (use gpu: true for a GPU)']),
+    ...['--env', '--env-file'].map((f) => [f, "sets the container's environment (use the spec's env)"]),
+    ...['--fusemount'].map((f) => [f, 'runs a program on the back-end']),
     ...['--no-eval', '--compat'].map((f) => [f, 'is set by tre-job']),
   ]),
 };
 
-const MOUNT_FLAGS: Record<Runtime, ReadonlySet<string>> = {
-  podman: new Set(['--volume', '-v', '--mount', '--tmpfs']),
-  apptainer: new Set(['--bind', '-B', '--mount']),
-};
-
-const SYSTEM_PATHS = ['/', '/bin', '/boot', '/dev', '/etc', '/home', '/lib', '/lib32', '/lib64', '/opt', '/proc', '/root', '/run', '/sbin', '/srv', '/sys', '/tmp', '/usr', '/var'];
+/** Host paths never mounted by hand: these exactly, or anything under the second list. */
+export const SYSTEM_PATHS = ['/', '/bin', '/boot', '/dev', '/etc', '/home', '/lib', '/lib32', '/lib64', '/opt', '/proc', '/root', '/run', '/sbin', '/srv', '/sys', '/tmp', '/usr', '/var'];
+export const SYSTEM_TREES = ['/boot', '/dev', '/etc', '/proc', '/root', '/run', '/sys', '/usr', '/var'];
 
 export interface ForcedMount {
   source: string;
@@ -59,68 +42,266 @@ export interface ForcedMount {
   readOnly: boolean;
 }
 
+/** One option as the runtime reads it: which option, the value (if it takes one), and where it came from. */
+export interface ParsedOption {
+  option: RunnerOption;
+  value: string | undefined;
+  /** runnerArgs.N of the word the option starts in. */
+  field: string;
+  /** The words as written, for messages. */
+  written: string;
+}
+
+/** A host path a user mount makes visible, for the job's symlink check. */
+export interface MountSource {
+  field: string;
+  /** As written (may start with ${HOME}); the job expands and resolves it. */
+  source: string;
+}
+
 const within = (path: string, root: string) => path === root || path.startsWith(root === '/' ? '/' : `${root}/`);
-const normal = (path: string) => path.replace(/\/+$/, '') || '/';
 
-/** Mount (source, target) pairs in one mount option value. */
-function mountsOf(runtime: Runtime, flag: string, value: string): { source: string | null; target: string }[] {
-  if (flag === '--mount') {
-    const fields = Object.fromEntries(value.split(',').map((kv) => [kv.split('=')[0] ?? '', kv.slice(kv.indexOf('=') + 1)]));
-    return [{ source: fields.src ?? fields.source ?? null, target: fields.dst ?? fields.destination ?? fields.target ?? '' }];
-  }
-  if (flag === '--tmpfs') return [{ source: null, target: value.split(':')[0] ?? '' }];
-  const specs = runtime === 'apptainer' ? value.split(',') : [value];
-  return specs.map((spec) => {
-    const [source = '', target] = spec.split(':');
-    return { source, target: target ?? source };
-  });
+/** `.`, `..`, `//` and a trailing `/` resolved the way the kernel reads a path without symlinks. */
+export function normalPath(path: string): string {
+  return posix.normalize(path).replace(/(.)\/+$/, '$1');
 }
 
-function checkMount(runtime: Runtime, flag: string, value: string, field: string, site: Site): void {
-  const protectedTargets = ['/safe_data', '/safe_outputs', '/scratch', site.safeDataRoot, ...site.forcedMounts.map((m) => m.target)];
-  for (const { source, target } of mountsOf(runtime, flag, value)) {
-    if (!target.startsWith('/')) throw new InputError(field, `${flag} ${value}: the container path must be absolute`);
-    const dst = normal(target);
-    const covered = protectedTargets.find((p) => within(dst, normal(p)) || within(normal(p), dst));
-    if (covered) throw new InputError(field, `${flag} ${value}: mounting over ${covered} is not allowed`);
-    if (source === null) continue;
-    // ${HOME} and $HOME are the only variables a mount source may start with.
-    const literal = source.replace(/^(\$\{HOME\}|\$HOME)(?=\/|$)/, '/home/USER');
-    if (!literal.startsWith('/')) throw new InputError(field, `${flag} ${value}: the source must be an absolute path or start with \${HOME}`);
-    if (/\$/.test(literal.replace(/\\\$/g, ''))) throw new InputError(field, `${flag} ${value}: the source may use no variable but \${HOME}`);
-    const src = normal(literal);
-    if (SYSTEM_PATHS.includes(src) || ['/boot', '/dev', '/etc', '/proc', '/root', '/run', '/sys', '/usr', '/var'].some((p) => within(src, p))) {
-      throw new InputError(field, `${flag} ${value}: mounting the system path ${src} is not allowed`);
+const optionIndex = new Map<Runtime, { long: Map<string, RunnerOption>; short: Map<string, RunnerOption> }>();
+function options(runtime: Runtime) {
+  let index = optionIndex.get(runtime);
+  if (!index) {
+    index = { long: new Map(), short: new Map() };
+    for (const option of RUNNER_OPTIONS[runtime]) {
+      index.long.set(option.long, option);
+      if (option.short) index.short.set(option.short, option);
     }
-    if (within(src, normal(site.safeDataRoot))) throw new InputError(field, `${flag} ${value}: safe data is mounted by tre-job; ${site.safeDataRoot} cannot be mounted by hand`);
+    optionIndex.set(runtime, index);
   }
+  return index;
 }
 
-/** Check the user's runner arguments against the site policy; throws an InputError naming the item and flag. */
-export function checkRunnerArgs(runtime: Runtime, args: string[], site: Site): void {
-  const policy = site.runnerArgs;
-  const values = VALUE_FLAGS[runtime];
+/** A site's flag name (long or short) as the option's long name. */
+function canonical(runtime: Runtime, flag: string): string {
+  return options(runtime).short.get(flag)?.long ?? flag;
+}
+
+/** A boolean switch's value written with `=` must be one Go's strconv.ParseBool accepts. */
+const BOOL_VALUES = new Set(['1', 't', 'T', 'TRUE', 'true', 'True', '0', 'f', 'F', 'FALSE', 'false', 'False']);
+
+/**
+ * Parse runner arguments as spf13/pflag does for `podman run` / `apptainer run`. Every word
+ * must be an option: a word that is not (an image, a command, `--`) would replace the approved image.
+ */
+export function parseRunnerArgs(runtime: Runtime, args: string[]): ParsedOption[] {
+  const { long, short } = options(runtime);
+  const parsed: ParsedOption[] = [];
+  const name = runtime === 'podman' ? 'podman run' : 'apptainer run';
   for (let i = 0; i < args.length; i++) {
-    const arg = args[i] as string;
+    const word = args[i] as string;
     const field = `runnerArgs.${i}`;
-    if (!arg.startsWith('-') || arg === '-' || arg === '--') {
-      throw new InputError(field, `"${arg}" is not an option: runner arguments come before the image, so an image or command here would replace the approved one`);
+    if (!word.startsWith('-') || word === '-' || word === '--') {
+      throw new InputError(field, `"${word}" is not an option: runner arguments come before the image, so an image or command here would replace the approved one`);
     }
-    if (/^-[A-Za-z]{2,}/.test(arg)) throw new InputError(field, `${arg}: give short options one at a time (e.g. -v SRC:DST)`);
-    const eq = arg.indexOf('=');
-    const flag = eq > 0 ? arg.slice(0, eq) : arg;
-    if (policy.mode === 'allow' && !policy.allow.includes(flag)) throw new InputError(field, `${flag} is not allowed by this site (allowed: ${policy.allow.join(' ') || 'none'})`);
-    const reason = policy.deny.includes(flag) ? 'is denied by the site' : policy.mode === 'deny' ? DENIED[runtime][flag] : undefined;
-    if (reason) throw new InputError(field, `${flag} is not allowed here: it ${reason}`);
-    let value: string | undefined;
-    if (eq > 0) value = arg.slice(eq + 1);
-    else if (values.has(flag)) {
-      value = args[i + 1];
+    // The next word as a value (pflag takes it whatever it looks like).
+    const next = (flag: string): string => {
+      const value = args[i + 1];
       if (value === undefined) throw new InputError(field, `${flag} needs a value`);
       i++;
+      return value;
+    };
+    if (word.startsWith('--')) {
+      const eq = word.indexOf('=');
+      const flag = eq < 0 ? word : word.slice(0, eq);
+      const option = long.get(flag);
+      if (!option) throw new InputError(field, `${flag} is not an option of ${name} (or is not one tre-job knows)`);
+      let value: string | undefined = eq < 0 ? undefined : word.slice(eq + 1);
+      if (value === undefined && option.takesValue && !option.optionalValue) value = next(flag);
+      if (value !== undefined && !option.takesValue && !BOOL_VALUES.has(value)) throw new InputError(field, `${flag} is a switch: ${word} is not true or false`);
+      parsed.push({ option, value, field, written: value !== undefined && eq < 0 ? `${flag} ${value}` : word });
+      continue;
     }
-    if (value !== undefined && MOUNT_FLAGS[runtime].has(flag)) checkMount(runtime, flag, value, field, site);
+    // Short options: -abc is -a -b -c while they are switches; the first that takes a value
+    // takes the rest of the word (after an optional '='), or else the next word.
+    let rest = word.slice(1);
+    while (rest !== '') {
+      const flag = `-${rest[0]}`;
+      const option = short.get(flag);
+      if (!option) throw new InputError(field, `${flag} (in ${word}) is not an option of ${name} (or is not one tre-job knows)`);
+      let value: string | undefined;
+      let fromNext = false;
+      if (rest.length > 2 && rest[1] === '=') {
+        value = rest.slice(2);
+        rest = '';
+      } else if (!option.takesValue || option.optionalValue) {
+        rest = rest.slice(1);
+      } else if (rest.length > 1) {
+        value = rest.slice(1);
+        rest = '';
+      } else {
+        value = next(flag);
+        fromNext = true;
+        rest = '';
+      }
+      if (value !== undefined && !option.takesValue && !BOOL_VALUES.has(value)) throw new InputError(field, `${flag} is a switch: ${word} is not true or false`);
+      parsed.push({ option, value, field, written: fromNext ? `${word} ${value}` : word });
+    }
   }
+  return parsed;
+}
+
+/** Fields of a comma list as Go's encoding/csv reads one record (the runtimes parse --mount, and Apptainer --bind, so). */
+export function csvFields(value: string, field: string, written: string): string[] {
+  const fields: string[] = [];
+  let i = 0;
+  for (;;) {
+    let text = '';
+    if (value[i] === '"') {
+      i++;
+      for (;;) {
+        const end = value.indexOf('"', i);
+        if (end < 0) throw new InputError(field, `${written}: a quote is not closed`);
+        text += value.slice(i, end);
+        i = end + 1;
+        if (value[i] === '"') {
+          text += '"';
+          i++;
+        } else break;
+      }
+      if (i < value.length && value[i] !== ',') throw new InputError(field, `${written}: text after a closing quote`);
+    } else {
+      const end = value.indexOf(',', i);
+      text = value.slice(i, end < 0 ? value.length : end);
+      if (text.includes('"')) throw new InputError(field, `${written}: a quote inside an unquoted field`);
+      i = end < 0 ? value.length : end;
+    }
+    fields.push(text);
+    if (i >= value.length) return fields;
+    i++; // the comma
+  }
+}
+
+interface Mount {
+  /** Host path, or null for a mount with no host source (tmpfs, anonymous volume, scratch). */
+  source: string | null;
+  target: string;
+}
+
+/** key=value fields of a --mount value; a key given twice is refused (the runtimes would keep only one). */
+function mountFields(value: string, field: string, written: string): Map<string, string> {
+  const keys = new Map<string, string>();
+  const synonyms: Record<string, string> = { source: 'src', destination: 'dst', target: 'dst', readonly: 'ro' };
+  for (const item of csvFields(value, field, written)) {
+    const eq = item.indexOf('=');
+    const key = (eq < 0 ? item : item.slice(0, eq)).trim().toLowerCase();
+    const canonicalKey = synonyms[key] ?? key;
+    if (keys.has(canonicalKey)) throw new InputError(field, `${written}: ${key} is given twice`);
+    keys.set(canonicalKey, eq < 0 ? '' : item.slice(eq + 1));
+  }
+  return keys;
+}
+
+/** Split `a:b:c` with at most `max` parts (more is an error in both runtimes). */
+function colonParts(spec: string, max: number, field: string, written: string): string[] {
+  const parts = spec.split(':');
+  if (parts.length > max) throw new InputError(field, `${written}: too many ':' (paths with ':' cannot be mounted)`);
+  return parts;
+}
+
+/** The mounts one option makes, as the runtime reads its value; [] for an option that mounts nothing. */
+function mountsOf(runtime: Runtime, parsed: ParsedOption): Mount[] {
+  const { option, value, field, written } = parsed;
+  if (value === undefined) return [];
+  const flag = option.long;
+  if (flag === '--mount') {
+    // Apptainer: several mounts may be given in one value only with APPTAINER_MOUNT; one here.
+    const keys = mountFields(value, field, written);
+    const type = keys.get('type') ?? 'bind';
+    const allowed = runtime === 'podman' ? ['bind', 'volume', 'tmpfs'] : ['bind'];
+    if (!allowed.includes(type)) throw new InputError(field, `${written}: type=${type} is not allowed here (allowed: ${allowed.join(', ')})`);
+    const target = keys.get('dst');
+    if (target === undefined) throw new InputError(field, `${written}: no dst (destination, target)`);
+    const source = keys.get('src');
+    if (type === 'tmpfs' || (type === 'volume' && source === undefined)) return [{ source: null, target }];
+    if (source === undefined) throw new InputError(field, `${written}: no src (source)`);
+    return [{ source, target }];
+  }
+  if (runtime === 'podman') {
+    if (flag === '--tmpfs') return [{ source: null, target: colonParts(value, 2, field, written)[0] as string }];
+    if (flag === '--volume') {
+      const [first = '', second] = colonParts(value, 3, field, written);
+      // One part: an anonymous volume at that container path.
+      return second === undefined ? [{ source: null, target: first }] : [{ source: first, target: second }];
+    }
+    return [];
+  }
+  // Apptainer: --bind takes a comma list (pflag reads it as CSV), each src[:dst[:opts]].
+  if (flag === '--bind') {
+    return csvFields(value, field, written).map((spec) => {
+      const [source = '', target] = colonParts(spec, 3, field, written);
+      return { source, target: target ?? source };
+    });
+  }
+  if (flag === '--home') {
+    const [source = '', target] = colonParts(value, 2, field, written);
+    return [{ source, target: target ?? source }];
+  }
+  // --overlay PATH[:ro] and --workdir DIR make a host path visible (as /tmp and /var/tmp for --workdir).
+  if (flag === '--overlay') return csvFields(value, field, written).map((spec) => ({ source: colonParts(spec, 2, field, written)[0] as string, target: '/' }));
+  if (flag === '--workdir') return [{ source: value, target: '/tmp' }];
+  if (flag === '--scratch') return csvFields(value, field, written).map((target) => ({ source: null, target }));
+  return [];
+}
+
+const HOME_PREFIX = /^(\$\{HOME\}|\$HOME)(?=\/|$)/;
+
+/** Why a host path (as the job resolves it, or as written with $HOME replaced) may not be mounted, or null. */
+export function forbiddenSource(path: string, site: Site): string | null {
+  if (SYSTEM_PATHS.includes(path) || SYSTEM_TREES.some((p) => within(path, p))) return `mounting the system path ${path} is not allowed`;
+  if (within(path, normalPath(site.safeDataRoot))) return `safe data is mounted by tre-job; ${site.safeDataRoot} cannot be mounted by hand`;
+  return null;
+}
+
+function checkMount(runtime: Runtime, parsed: ParsedOption, site: Site, sources: MountSource[]): void {
+  const { field, written } = parsed;
+  const protectedTargets = ['/safe_data', '/safe_outputs', '/scratch', site.safeDataRoot, ...site.forcedMounts.map((m) => m.target)];
+  for (const { source, target } of mountsOf(runtime, parsed)) {
+    // Apptainer's overlay and workdir are not mounted at a path of the user's choosing.
+    if (!(runtime === 'apptainer' && ['--overlay', '--workdir'].includes(parsed.option.long))) {
+      if (!target.startsWith('/')) throw new InputError(field, `${written}: the container path must be absolute`);
+      const dst = normalPath(target);
+      const covered = protectedTargets.find((p) => within(dst, normalPath(p)) || within(normalPath(p), dst));
+      if (covered) throw new InputError(field, `${written}: mounting over ${covered} is not allowed`);
+    }
+    if (source === null) continue;
+    // ${HOME} and $HOME are the only variables a mount source may start with.
+    const literal = source.replace(HOME_PREFIX, '/home/USER');
+    if (!literal.startsWith('/')) throw new InputError(field, `${written}: the source must be an absolute path or start with \${HOME}`);
+    if (/\$/.test(literal.replace(/\\\$/g, ''))) throw new InputError(field, `${written}: the source may use no variable but \${HOME}`);
+    const problem = forbiddenSource(normalPath(literal), site);
+    if (problem) throw new InputError(field, `${written}: ${problem}`);
+    sources.push({ field, source });
+  }
+}
+
+/**
+ * Check the user's runner arguments against the site policy; throws an InputError naming the
+ * item and flag. Returns the host paths the user mounts, which the job checks again once
+ * symlinks can be resolved (on the back-end, before the container starts).
+ */
+export function checkRunnerArgs(runtime: Runtime, args: string[], site: Site): MountSource[] {
+  const policy = site.runnerArgs;
+  const allowed = new Set(policy.allow.map((flag) => canonical(runtime, flag)));
+  const denied = new Set(policy.deny.map((flag) => canonical(runtime, flag)));
+  const sources: MountSource[] = [];
+  for (const parsed of parseRunnerArgs(runtime, args)) {
+    const flag = parsed.option.long;
+    const { field } = parsed;
+    if (policy.mode === 'allow' && !allowed.has(flag)) throw new InputError(field, `${flag} is not allowed by this site (allowed: ${policy.allow.join(' ') || 'none'})`);
+    const reason = denied.has(flag) ? 'is denied by the site' : policy.mode === 'deny' ? DENIED[runtime][flag] : undefined;
+    if (reason) throw new InputError(field, `${flag} is not allowed here: it ${reason}`);
+    checkMount(runtime, parsed, site, sources);
+  }
+  return sources;
 }
 
 /** The site's forced flags and mounts for this runtime, as argv items (placed after the user's). */

@@ -12,6 +12,13 @@ export interface PrepareOptions extends TokenOptions {
   /** Site config file (else $TRE_JOB_SITE, else built-in). */
   site?: string;
   session?: string;
+  /** Where warnings go (one line each): the CLI's stderr. */
+  warn?: (line: string) => void;
+}
+
+/** Print a job's warnings, one `tre-job: warning: ...` line each. */
+export function warnAbout(job: Job, warn: ((line: string) => void) | undefined): void {
+  for (const warning of job.warnings) warn?.(`tre-job: warning: ${warning}\n`);
 }
 
 export interface Prepared {
@@ -44,5 +51,7 @@ export function prepare(
     ...(options.session !== undefined ? { session: options.session } : {}),
   };
   const context = buildContext(job, site, renderOptions);
-  return { site, job, token, script: renderScript(context), directives: context.directives };
+  const script = renderScript(context);
+  warnAbout(job, options.warn);
+  return { site, job, token, script, directives: context.directives };
 }

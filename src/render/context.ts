@@ -3,7 +3,9 @@ import { InputError } from '../errors';
 import type { Site } from '../site/schema';
 import type { Job } from '../spec/resolve';
 import type { EnvVar } from '../spec/load';
-import { forcedArgs } from '../policy';
+import { forcedArgs, MountSource, normalPath, SYSTEM_PATHS, SYSTEM_TREES } from '../policy';
+import { BASE_URL_ENV, PASSWORD_ENV } from '../service';
+import { seconds } from '../spec/resolve';
 import { VERSION } from '../version';
 
 export interface RenderOptions {
@@ -48,7 +50,15 @@ export interface ScriptContext {
     timeoutSeconds: string;
     portMin: string;
     portMax: string;
+    /** The path the ready URL ends with: the spec's TRE_BASE_URL (expanded on the back-end), else /. */
+    baseUrl: string;
   };
+  /** The wall time, and when the job starts cleaning up (signalGraceSeconds before it). */
+  timeLimit: { time: string; graceSeconds: string; runSeconds: string };
+  /** The user's mount sources, checked again on the back-end once symlinks can be resolved. */
+  checkMounts: boolean;
+  mountSources: MountSource[];
+  forbiddenMounts: { paths: string[]; trees: string[] };
   /** Also print the summary as one JSON line. */
   summaryJson: boolean;
   /** The runtime's partials, by section: a new runtime is one enum value plus these files. */
@@ -58,7 +68,6 @@ export interface ScriptContext {
 const SAFE_PATH = /^\/[A-Za-z0-9._/+@-]*$/;
 const SESSION = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 
-const PASSWORD_ENV = { jupyter: 'JUPYTER_TOKEN', rstudio: 'RSTUDIO_PASSWORD', http: 'TRE_PASSWORD' } as const;
 // RStudio keeps its state in the home and reuses it (as the service does).
 const STATE_DIRS = {
   rstudio: [
@@ -68,7 +77,7 @@ const STATE_DIRS = {
   ],
 } as const;
 
-function serviceContext(kind: NonNullable<Job['service']>, site: Site): NonNullable<ScriptContext['service']> {
+function serviceContext(kind: NonNullable<Job['service']>, job: Job, site: Site): NonNullable<ScriptContext['service']> {
   return {
     kind,
     passwordEnv: PASSWORD_ENV[kind],
@@ -76,6 +85,7 @@ function serviceContext(kind: NonNullable<Job['service']>, site: Site): NonNulla
     timeoutSeconds: String(site.serviceTimeoutSeconds),
     portMin: String(site.servicePorts.min),
     portMax: String(site.servicePorts.max),
+    baseUrl: job.env.find((e) => e.name === BASE_URL_ENV)?.value ?? '/',
   };
 }
 
@@ -125,7 +135,15 @@ export function buildContext(job: Job, site: Site, options: RenderOptions = {}):
     forcedArgs: forcedArgs(job.runtime, site),
     sifName: `${job.jobName}.sif`,
     reuseSif: job.reuseSif,
-    service: job.service ? serviceContext(job.service, site) : null,
+    service: job.service ? serviceContext(job.service, job, site) : null,
+    timeLimit: {
+      time: job.time,
+      graceSeconds: String(site.signalGraceSeconds),
+      runSeconds: String(Math.max(0, seconds(job.time) - site.signalGraceSeconds)),
+    },
+    checkMounts: job.mountSources.length > 0,
+    mountSources: job.mountSources,
+    forbiddenMounts: { paths: SYSTEM_PATHS, trees: [...SYSTEM_TREES, normalPath(site.safeDataRoot)] },
     summaryJson: site.summaryJson,
     partials: { cleanup: `cleanup-${job.runtime}`, pull: `pull-${job.runtime}`, exec: `exec-${job.runtime}` },
   };

@@ -1,6 +1,8 @@
 // Cross-checks of a spec against the site's policy, giving the Job the renderer uses.
 import { InputError } from '../errors';
-import { checkRunnerArgs } from '../policy';
+import { checkRunnerArgs, MountSource } from '../policy';
+import { reservedEnvNames } from '../service';
+import { referencedVariables } from '../render/quote';
 import type { Site } from '../site/schema';
 import { displayName, ImageRef, parseImageRef, pullReference } from './image';
 import { EnvVar, normalizeEnv } from './load';
@@ -27,10 +29,14 @@ export interface Job {
   env: EnvVar[];
   args: string[];
   runnerArgs: string[];
+  /** Host paths the user's runner arguments mount (the job resolves them again before the container starts). */
+  mountSources: MountSource[];
   reuseSif: boolean;
   safeData: JobSpec['safeData'];
   safeDataMount: string;
   service?: JobSpec['service'];
+  /** Things that are allowed but probably not meant, one line each (printed on stderr). */
+  warnings: string[];
 }
 
 export function seconds(time: string): number {
@@ -57,7 +63,13 @@ export function resolveJob(spec: JobSpec, site: Site): Job {
   if (seconds(time) === 0) throw new InputError('time', 'must be more than 00:00:00');
   if (seconds(time) > seconds(site.maxTime)) throw new InputError('time', `${time} is over the site maximum ${site.maxTime}`);
   if (spec.gpu && !site.gpuGres) throw new InputError('gpu', 'this site has no GPUs');
-  checkRunnerArgs(runtime, spec.runnerArgs, site);
+  const mountSources = checkRunnerArgs(runtime, spec.runnerArgs, site);
+  const env = normalizeEnv(spec.env);
+  if (spec.service) {
+    const reserved = reservedEnvNames(spec.service);
+    const clash = env.find((e) => reserved.includes(e.name));
+    if (clash) throw new InputError(envField(spec, clash.name), `${clash.name} is set by tre-job for a ${spec.service} service (reserved: ${reserved.join(', ')})`);
+  }
   const registryHost = registry.pullHost ?? registry.host;
   const partition = spec.partition ?? site.partition;
   return {
@@ -74,12 +86,44 @@ export function resolveJob(spec: JobSpec, site: Site): Job {
     time,
     ...(partition !== undefined ? { partition } : {}),
     gpu: spec.gpu,
-    env: normalizeEnv(spec.env),
+    env,
     args: spec.args,
     runnerArgs: spec.runnerArgs,
+    mountSources,
     reuseSif: spec.reuseSif,
     safeData: spec.safeData,
     safeDataMount: spec.safeDataMount,
     ...(spec.service ? { service: spec.service } : {}),
+    warnings: [...expansionWarnings(spec, env), ...timeWarnings(time, site)],
   };
+}
+
+/** The field an env variable was written in: env.NAME (map) or env.N (list). */
+function envField(spec: JobSpec, name: string): string {
+  return Array.isArray(spec.env) ? `env.${spec.env.findIndex((line) => line.startsWith(`${name}=`))}` : `env.${name}`;
+}
+
+/**
+ * ${NAME} in args and env expands on the back-end, when the job starts, where a name the spec
+ * sets in env is not set (env reaches the container only): `sh -c 'cat $INPUT'` with INPUT in
+ * env would get an empty value. Warn; `\$NAME` passes it to the container's shell instead.
+ */
+function expansionWarnings(spec: JobSpec, env: EnvVar[]): string[] {
+  const names = new Set(env.map((e) => e.name));
+  const values: [string, string, string | null][] = [
+    ...spec.args.map((value, i): [string, string, string | null] => [`args.${i}`, value, null]),
+    ...env.map((e): [string, string, string | null] => [envField(spec, e.name), e.value, e.name]),
+  ];
+  return values.flatMap(([field, value, self]) =>
+    [...new Set(referencedVariables(value))]
+      .filter((name) => names.has(name) && name !== self)
+      .map((name) => `${field}: \${${name}} expands on the back-end before the container starts, where ${name} (set in env) is not set; write \\$${name} if the container's shell should expand it`),
+  );
+}
+
+/** The job cleans up signalGraceSeconds before its limit: say so when that leaves the container little time. */
+function timeWarnings(time: string, site: Site): string[] {
+  const run = seconds(time) - site.signalGraceSeconds;
+  if (run >= site.signalGraceSeconds) return [];
+  return [`time: the job starts cleaning up ${site.signalGraceSeconds} s before its limit (the site's signalGraceSeconds), so ${time} leaves the container about ${Math.max(0, run)} s`];
 }

@@ -173,10 +173,12 @@ describe(`generated values, ${RUNS} per field`, () => {
   it('runner args within the policy arrive byte-exact before the image; the rest are rejected', () => {
     const flagged = fc.oneof(
       shellish.map((v) => [`--workdir=/${v}`]),
-      shellish.map((v) => ['-e', `X=${v}`]),
+      shellish.map((v) => ['--annotation', `X=${v}`]),
+      plain.map((v) => [`-v\${HOME}/${v.replace(/[:,/]/g, '_')}:/in`]),
+      plain.map((v) => [`--mount=dst=/in,type=bind,src=/data/${v.replace(/[:,"/]/g, '_')}`]),
       shellish.map((v) => ['--label', v]),
       shellish.map((v) => [`--hostname=${v}`]),
-      fc.constantFrom(['--privileged'], ['--cap-add=ALL'], ['--network=host'], ['-v', '/etc:/x'], ['-v', '/data:/scratch'], ['--userns=host'], ['docker.io/evil:1'], ['-dv/:/x']),
+      fc.constantFrom(['--privileged'], ['--cap-add=ALL'], ['--network=host'], ['-v', '/etc:/x'], ['-v', '/data:/scratch'], ['--userns=host'], ['docker.io/evil:1'], ['-dv/:/x'], ['-v/:/x'], ['-e', 'X=1']),
       anything.map((v) => [v]),
     );
     const values = sample(flagged, 4);
@@ -192,6 +194,51 @@ describe(`generated values, ${RUNS} per field`, () => {
         expect(argv.slice(argv.indexOf(IMAGE) - flat.length, argv.indexOf(IMAGE))).toEqual(flat.map((v) => expand(v)));
       }
     });
+  });
+
+  it('mount flags: every spelling of a value is decided alike, and a forbidden path stays forbidden under any . .. // /', () => {
+    // A path with noise that normalises away: /./, //, x/.., and a trailing slash.
+    const noisy = (path: string) =>
+      fc.array(fc.constantFrom('/.', '/', '/x/..', '/./', ''), { minLength: path.split('/').length, maxLength: path.split('/').length }).map((noise) => {
+        const parts = path.split('/').filter(Boolean);
+        return (parts.length ? parts.map((p, i) => `${noise[i] ?? ''}/${p}`).join('') : `${noise[0] ?? ''}/`) + (noise[parts.length] ?? '');
+      });
+    const FORBIDDEN = ['/', '/etc', '/usr/lib', '/proc/1', '/root/.ssh', '/home', site.safeDataRoot, `${site.safeDataRoot}/other-project`];
+    const PROTECTED = ['/safe_data', '/safe_outputs', '/scratch', '/safe_data/x', '/scratch/sub', '/'];
+    // A forbidden or protected path written with noise; the test knows it must be refused.
+    const path = (paths: string[]) => fc.constantFrom(...paths).chain(noisy);
+    const allowed = plain.map((v) => `/data/${v.replace(/[:,"/]/g, '_') || 'd'}`);
+    // [runtime, source, target, must be refused] -> every spelling of that one mount, as runnerArgs.
+    type Mount = ['podman' | 'apptainer', string, string, boolean];
+    const spellings = ([runtime, src, dst]: Mount): string[][] => {
+      const pair = `${src}:${dst}`;
+      const mount = [`type=bind,src=${src},dst=${dst}`, `destination=${dst},source=${src},type=bind`, `target=${dst},type=bind,"src=${src}"`];
+      const [short, long] = runtime === 'podman' ? ['-v', '--volume'] : ['-B', '--bind'];
+      return [[short, pair], [`${short}${pair}`], [`${short}=${pair}`], [long, pair], [`${long}=${pair}`], [`-i${short.slice(1)}${pair}`].filter(() => runtime === 'podman'), ...mount.map((m) => ['--mount', m]), ...mount.map((m) => [`--mount=${m}`])].filter((s) => s.length > 0);
+    };
+    const runtimes = fc.constantFrom<'podman' | 'apptainer'>('podman', 'apptainer');
+    const mounts: fc.Arbitrary<Mount> = fc.oneof(
+      fc.tuple(runtimes, path(FORBIDDEN), fc.constantFrom('/in', '/x/y'), fc.constant(true)),
+      fc.tuple(runtimes, allowed, path(PROTECTED), fc.constant(true)),
+      fc.tuple(runtimes, allowed, fc.constantFrom('/in', '/x/y'), fc.constant(false)),
+    );
+    const values = sample(mounts, 8);
+    let refused = 0;
+    timed('mount spellings', values.filter((m) => !m[3]).length, values.filter((m) => m[3]).length, () => {
+      for (const mount of values) {
+        const [runtime, , , mustRefuse] = mount;
+        for (const args of spellings(mount)) {
+          const outcome = render({ runtime, runnerArgs: args });
+          if (mustRefuse) {
+            expectOneLineInputError(outcome, args);
+            refused++;
+          } else if (!('script' in outcome)) {
+            throw new Error(`${JSON.stringify(args)} was refused: ${outcome.error.message}`);
+          }
+        }
+      }
+    });
+    expect(refused).toBeGreaterThan(0);
   });
 
   it('container names: valid names arrive as the podman name; anything else is rejected', () => {

@@ -126,6 +126,7 @@ describe('podman job script', () => {
     const safe = join(f.safeDataRoot, MY_GROUP);
     expect(call(f, 'podman', 'run').argv).toEqual([
       'run', '--rm', '--init', '--pull=never', '--network=none', '--group-add', 'keep-groups',
+      '--umask', `0${process.umask().toString(8).padStart(3, '0')}`,
       '--name', 'probe-42',
       '--volume', `${f.home}/outputs-${number}:/safe_outputs`,
       '--volume', `${f.home}/scratch-${number}:/scratch`,
@@ -296,7 +297,7 @@ describe('the summary at the end of output.log', () => {
     for (const span of [prologue, pull, run, cleanup]) expect(span).toMatch(/^\d+\.\d{3} s$/);
     expect(outputsDir).toBe(join(f.home, outputs(f)[0] as string));
     expect(files).toBe('1'); // the shim's from-container file
-    expect(removed).toMatch(/^scratch-\d{7} $/);
+    expect(removed).toMatch(/^scratch-\d{7}$/);
     expect(result.output).toMatch(/Summary: clean-up removed .*\n.*tre-job INFO: Job finished with exit status 3\n$/);
   });
 
@@ -309,7 +310,7 @@ describe('the summary at the end of output.log', () => {
     const [, status, reason, , , run, , , , , removed] = SUMMARY.exec(result.output) ?? [];
     expect([status, reason]).toEqual(['143', 'cancelled (SIGTERM: scancel, or maintenance)']);
     expect(run).toMatch(/s$/);
-    expect(removed).toMatch(/^scratch-\d{7} container probe-42 $/);
+    expect(removed).toMatch(/^scratch-\d{7}, container probe-42$/);
   });
 
   it('says what to do next when the pull fails, and shows the phases that did not run as -', async () => {
@@ -413,7 +414,7 @@ describe('interactive services', () => {
     await until(() => existsSync(connection()), 10000);
     child.kill('SIGTERM');
     const result = await done;
-    expect(result.output).toMatch(/WARNING: The http service ended before it answered on port \d+; trying another port/);
+    expect(result.output).toMatch(/WARNING: The http service ended before it answered on port \d+, which another process holds; trying another port/);
     expect(result.output).toMatch(/Starting the http service on port \d+ \(attempt 2\)/);
     expect(calls(f).filter((c) => c.startsWith('podman run'))).toHaveLength(2);
   });
@@ -421,7 +422,7 @@ describe('interactive services', () => {
   it('gives up after the timeout when the service never answers: non-zero, container removed, nothing left', async () => {
     const result = await runScript(f, render(f, { service: 'jupyter', safeData: 'none' }, SERVICE_SITE), { SHIM_SERVICE: 'never' });
     expect(result.status).toBe(1);
-    expect(result.output).toMatch(/ERROR: The jupyter service did not answer HTTP on port \d+ within 5 s/);
+    expect(result.output).toMatch(/ERROR: The jupyter service started but did not answer HTTP on port \d+ within 5 s/);
     expect(calls(f).slice(-2)).toEqual(['podman kill scratch=none', 'podman rm scratch=none']);
     expect(existsSync(connection())).toBe(false);
     expect(scratches(f)).toEqual([]);
@@ -512,7 +513,8 @@ describe('apptainer job script', () => {
   });
 
   it('the shim checks flags against the documented CLI: an unknown runner flag fails as Apptainer would', async () => {
-    const result = await runScript(f, render(f, { ...APPTAINER, runnerArgs: ['--bogus-flag'] }));
+    // tre-job refuses an unknown runner flag itself: a site-forced flag reaches the shim unchecked.
+    const result = await runScript(f, render(f, APPTAINER, { forcedRunnerArgs: { podman: [], apptainer: ['--bogus-flag'] } }));
     expect(result.status).toBe(255);
     expect(result.output).toContain('FATAL:   unknown flag: --bogus-flag');
     expect(scratches(f)).toEqual([]);

@@ -8,7 +8,7 @@ for (const runtime of ['podman', 'apptainer']) {
   for (const gpu of [false, true]) {
     for (const safeData of ['auto', 'required', 'none']) {
       for (const login of [true, false]) {
-        const runnerArgs = runtime === 'podman' ? ['-v', '${HOME}/in:/in', '--workdir=/in'] : ['--bind', '${HOME}/in:/in', '--pwd', '/in'];
+        const runnerArgs = runtime === 'podman' ? ['-v', '${HOME}/in:/in', '--workdir=/in'] : ['--bind', '${HOME}/in:/in', '--cwd', '/in'];
         const spec: Record<string, unknown> = { ...base, runtime, gpu, safeData, runnerArgs, ...(login ? { registry: { username: 'u' } } : {}) };
         if (runtime === 'apptainer') spec.reuseSif = safeData !== 'none';
         if (runtime === 'podman' && safeData === 'required') spec.name = 'named';
