@@ -38,7 +38,8 @@ export function buildCli(io: CliIo): Command {
     .version(VERSION)
     .showSuggestionAfterError(false)
     .exitOverride()
-    .configureOutput({ writeOut: out, writeErr: () => undefined });
+    // Help asked for by mistake (no command) goes to stderr; error lines are printed by main.ts only.
+    .configureOutput({ writeOut: out, writeErr: io.stderr, outputError: () => undefined });
 
   tokenOptions(
     program

@@ -1,6 +1,8 @@
-// Job directories: a new 0700 directory per job, holding job.sh (0700), output.log and,
-// until the job has pulled its image, the credentials file (0600).
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+// Job directories: a new 0700 directory per job, holding job.sh (0700), output.log (0600) and,
+// until the job has pulled its image, the credentials file (0600). Each credentials file is
+// listed in $HOME/.tre-job/credentials/ until it is gone, so that `tre-job gc` can remove it when
+// its job ends without having pulled (cancelled while pending, say): no token outlives its job.
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { InputError } from './errors';
 
@@ -49,9 +51,48 @@ export function makeJobDir(dir: string, fresh: boolean): string {
   return absolute;
 }
 
-/** Write job.sh (0700) and, when there is a token, the credentials file (0600, created new). */
+function homeDir(): string {
+  // node:os loaded here: `render` to stdout never needs it.
+  return (require('node:os') as typeof import('node:os')).homedir();
+}
+
+/** Where the credentials index lists a job directory: one file per directory, named after its path. */
+export function credentialsMarker(dir: string): string {
+  return join(homeDir(), '.tre-job', 'credentials', resolve(dir).replace(/\//g, '%'));
+}
+
+/**
+ * Write job.sh (0700), an empty output.log (0600: Slurm keeps the mode of a log that exists,
+ * whatever the submitter's umask) and, when there is a token, the credentials file (0600,
+ * created new) and its entry in the credentials index.
+ */
 export function writeJobFiles(files: JobFiles, script: string, token: string | undefined): void {
   writeFileSync(files.script, script, { mode: 0o700 });
   chmodSync(files.script, 0o700);
-  if (token !== undefined) writeFileSync(files.credentials, token, { mode: 0o600, flag: 'wx' });
+  const log = join(files.dir, 'output.log');
+  closeSync(openSync(log, 'a', 0o600));
+  chmodSync(log, 0o600);
+  if (token === undefined) return;
+  const marker = credentialsMarker(files.dir);
+  mkdirSync(join(marker, '..'), { recursive: true, mode: 0o700 });
+  writeFileSync(marker, '', { mode: 0o600 });
+  writeFileSync(files.credentials, token, { mode: 0o600, flag: 'wx' });
+}
+
+/** Remove a job directory's credentials and registry auth files, and its index entry; returns what was removed. */
+export function removeCredentials(dir: string): string[] {
+  rmSync(credentialsMarker(dir), { force: true });
+  if (!existsSync(dir)) return [];
+  const removed = readdirSync(dir, { withFileTypes: true })
+    .filter((entry) => entry.isFile() && (entry.name === 'credentials' || /^auth-.+\.json$/.test(entry.name)))
+    .map((entry) => join(dir, entry.name));
+  for (const file of removed) rmSync(file, { force: true });
+  return removed;
+}
+
+/** Job directories listed in the credentials index (a job directory is a path without '%': see buildContext). */
+export function credentialsIndex(): { dir: string; marker: string }[] {
+  const index = join(homeDir(), '.tre-job', 'credentials');
+  if (!existsSync(index)) return [];
+  return readdirSync(index).map((name) => ({ dir: name.replace(/%/g, '/'), marker: join(index, name) }));
 }

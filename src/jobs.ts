@@ -37,6 +37,10 @@ export function findJob(jobId: string, jobsDir: string): JobRecord {
   const record = listJobRecords(jobsDir).find((r) => r.jobId === jobId);
   if (record) return record;
   const slurm = showJob(jobId);
+  const uid = process.getuid?.();
+  if (slurm && slurm.uid !== null && uid !== undefined && uid !== 0 && slurm.uid !== uid) {
+    throw new InputError('JOBID', `job ${jobId} is not yours: only its owner can read its log and status`);
+  }
   if (slurm?.stdOut) {
     return { jobId, cluster: null, jobName: slurm.jobName, image: slurm.jobName, submittedAt: '', jobDir: slurm.workDir, outputLog: slurm.stdOut };
   }
@@ -49,6 +53,9 @@ export interface LogFacts {
   outputs: string | null;
   container: string | null;
   finishedStatus: number | null;
+  /** The last ERROR line's message, and the Next: hint after it, if any. */
+  error: string | null;
+  next: string | null;
   firstTime: string | null;
   lastTime: string | null;
 }
@@ -80,9 +87,17 @@ export function logFacts(log: string): LogFacts {
     outputs: /tre-job INFO: Outputs: (\S+) /.exec(log)?.[1] ?? null,
     container: /tre-job INFO: Container (\S+) is now running/.exec(log)?.[1] ?? null,
     finishedStatus: finished ? Number(finished[1]) : null,
+    error: lastMatch(log, /tre-job ERROR: (.*)/g),
+    next: lastMatch(log, /tre-job INFO: Next: (.*)/g),
     firstTime: TIME.exec(lines[0] ?? '')?.[1] ?? null,
     lastTime: TIME.exec(lines[lines.length - 1] ?? '')?.[1] ?? null,
   };
+}
+
+function lastMatch(log: string, pattern: RegExp): string | null {
+  let last: string | null = null;
+  for (const match of log.matchAll(pattern)) last = match[1] ?? null;
+  return last;
 }
 
 export interface JobStatus {
@@ -96,6 +111,9 @@ export interface JobStatus {
   outputs: string | null;
   exitStatus: number | null;
   jobDir: string;
+  /** Why it failed (the log's last ERROR), and what to do (its Next: line). */
+  error: string | null;
+  next: string | null;
 }
 
 /** Current status: Slurm's view while it remembers the job, the log's afterwards. */
@@ -103,16 +121,20 @@ export function jobStatus(record: JobRecord, slurm: SlurmJob | null = showJob(re
   const facts = logFacts(readLog(record.outputLog));
   const active = slurm !== null && ACTIVE_STATES.has(slurm.state);
   const state = slurm?.state ?? (facts.finishedStatus === null ? 'UNKNOWN' : facts.finishedStatus === 0 ? 'COMPLETED' : 'FAILED');
+  const exitStatus = slurm && !active ? shellStatus(slurm) : facts.finishedStatus;
+  const neverStarted = !active && facts.phase === 'starting';
   return {
     jobId: record.jobId,
     state,
-    detail: slurm?.state === 'PENDING' ? `pending (${slurm.reason})` : active ? facts.phase : facts.phase === 'finished' ? 'finished' : state.toLowerCase(),
+    detail: slurm?.state === 'PENDING' ? `pending (${slurm.reason})` : active ? facts.phase : facts.phase === 'finished' ? 'finished' : neverStarted && state === 'CANCELLED' ? 'cancelled before it started' : state.toLowerCase(),
     node: slurm && slurm.nodeList && slurm.nodeList !== '(null)' ? slurm.nodeList : null,
     elapsed: slurm?.runTime ?? elapsedFromLog(facts),
     image: record.image,
     outputs: facts.outputs,
-    exitStatus: slurm && !active ? shellStatus(slurm) : facts.finishedStatus,
+    exitStatus,
     jobDir: record.jobDir,
+    error: facts.error ?? (neverStarted && exitStatus !== 0 && slurm ? `the job ended (${slurm.state}) before it started` : null),
+    next: facts.next,
   };
 }
 

@@ -43,6 +43,7 @@ function report(err: unknown, io: Io): number {
   if (err instanceof OutputClosedError) return 0; // nobody is listening, on stdout at least
   if (err instanceof CommanderError) {
     if (err.exitCode === 0) return 0; // --help, --version
+    if (err.code === 'commander.help') return 2; // no command: the usage is already on stderr
     io.stderr(`tre-job: ${oneLine(err.message.replace(/^error: /, ''))}\n`);
     return 2;
   }

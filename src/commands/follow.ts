@@ -1,4 +1,5 @@
 // Following a job from the terminal: `submit --wait` and `logs --follow`.
+import { removeCredentials } from '../jobdir';
 import { JobRecord, jobStatus, JobStatus, readLog } from '../jobs';
 import { ACTIVE_STATES, cancelJob, showJob } from '../slurm/scontrol';
 
@@ -18,6 +19,14 @@ function describe(status: JobStatus): string {
   const where = status.node ? ` on ${status.node}` : '';
   const phase = status.detail === 'running' ? 'container running' : status.detail;
   return `job ${status.jobId}: ${status.state.toLowerCase()}${where}: ${phase}`;
+}
+
+/** scancel the job and remove its token at once: a job cancelled while pending never runs its own clean-up. */
+function cancel(record: JobRecord, io: FollowIo): void {
+  io.stderr(`cancelling job ${record.jobId} (scancel)\n`);
+  cancelJob(record.jobId);
+  const removed = removeCredentials(record.jobDir);
+  if (removed.length) io.stderr(`removed ${removed.join(', ')}\n`);
 }
 
 /** Ask on the terminal; resolves to the answer line. */
@@ -44,8 +53,8 @@ export async function waitForJob(record: JobRecord, io: FollowIo, options: { can
   const onInterrupt = async () => {
     if (asking) return;
     if (options.cancelOnInterrupt) {
-      io.stderr(`\ncancelling job ${record.jobId} (scancel)\n`);
-      cancelJob(record.jobId);
+      io.stderr('\n');
+      cancel(record, io);
       return;
     }
     if (io.interactive) {
@@ -53,8 +62,7 @@ export async function waitForJob(record: JobRecord, io: FollowIo, options: { can
       const answer = await ask(`Cancel job ${record.jobId}? [y/N] `, io);
       asking = false;
       if (/^y(es)?$/i.test(answer.trim())) {
-        cancelJob(record.jobId);
-        io.stderr(`cancelling job ${record.jobId} (scancel)\n`);
+        cancel(record, io);
         return;
       }
     }
@@ -75,6 +83,8 @@ export async function waitForJob(record: JobRecord, io: FollowIo, options: { can
       if (ended) {
         const exitStatus = status.exitStatus ?? 1;
         io.stderr(`${io.tty ? '\n' : ''}job ${record.jobId} ${status.state}, exit status ${exitStatus}${status.outputs ? `; outputs in ${status.outputs}` : ''}\n`);
+        if (exitStatus !== 0 && status.error) io.stderr(`error: ${status.error}\n`);
+        if (exitStatus !== 0 && status.next) io.stderr(`next: ${status.next}\n`);
         if (status.outputs) io.stdout(`${status.outputs}\n`);
         return exitStatus;
       }
@@ -89,8 +99,16 @@ export async function waitForJob(record: JobRecord, io: FollowIo, options: { can
   }
 }
 
-/** Print output.log; with follow, keep printing what is added until the job has ended. */
-export async function followLog(record: JobRecord, io: Pick<FollowIo, 'stdout'>, follow: boolean, pollMs = 250): Promise<number> {
+/**
+ * Print output.log; with follow, keep printing what is added until the job has ended. A job
+ * that has no log yet (pending) or never will (ended before it started) is said so on stderr.
+ */
+export async function followLog(record: JobRecord, io: Pick<FollowIo, 'stdout' | 'stderr'>, follow: boolean, pollMs = 250): Promise<number> {
+  if (readLog(record.outputLog) === '') {
+    const slurm = showJob(record.jobId);
+    if (slurm?.state === 'PENDING') io.stderr(`job ${record.jobId} is pending (${slurm.reason}): its log starts when it runs${follow ? '' : '; follow it with --follow'}\n`);
+    else if (slurm && !ACTIVE_STATES.has(slurm.state)) io.stderr(`job ${record.jobId} ended (${slurm.state}) before it wrote a log\n`);
+  }
   let printed = 0;
   const flush = () => {
     const log = readLog(record.outputLog);

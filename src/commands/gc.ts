@@ -4,13 +4,21 @@
 // no longer in the queue (or the one job a Slurm Epilog names), gc removes the scratch dirs
 // and containers the ledger lists, and the credentials files. Never outputs or safe data.
 // Safe to run twice at once: a run claims a job by renaming its marker, atomically.
+// Then the credentials sweep: a job cancelled before it started never ran its script, so its
+// token is known only to the credentials index (jobdir.ts); gc removes every listed token whose
+// directory no job of this user still pending or running uses.
 import { spawnSync } from 'node:child_process';
-import { appendFileSync, existsSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { appendFileSync, existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { InputError } from '../errors';
 import { loadSite } from '../site/load';
-import { ACTIVE_STATES, showJob } from '../slurm/scontrol';
+import type { Site } from '../site/schema';
+import { credentialsIndex, removeCredentials } from '../jobdir';
+import { ACTIVE_STATES, showJob, showJobs } from '../slurm/scontrol';
+
+/** A token written this recently may belong to a submission whose sbatch has not run yet. */
+const SUBMIT_GRACE_MS = 120_000;
 
 export interface GcOptions {
   site?: string;
@@ -64,12 +72,10 @@ function reclaim(jobDir: string, podman: string): string[] {
   return removed;
 }
 
-export function gcJobs(options: GcOptions): Reclaimed[] {
+export function gcJobs(options: GcOptions, site: Site = loadSite(options.site)): Reclaimed[] {
   if (options.job !== undefined && !/^[0-9]+$/.test(options.job)) throw new InputError('--job', `"${options.job}" is not a Slurm job id`);
-  const site = loadSite(options.site);
   const activeDir = join(homedir(), '.tre-job', 'active');
-  if (!existsSync(activeDir)) return [];
-  const ids = readdirSync(activeDir).filter((name) => /^[0-9]+$/.test(name) && (options.job === undefined || name === options.job));
+  const ids = (existsSync(activeDir) ? readdirSync(activeDir) : []).filter((name) => /^[0-9]+$/.test(name) && (options.job === undefined || name === options.job));
   const results: Reclaimed[] = [];
   for (const jobId of ids) {
     if (options.job === undefined) {
@@ -92,9 +98,37 @@ export function gcJobs(options: GcOptions): Reclaimed[] {
   return results;
 }
 
+/** Remove the tokens of job directories that no pending or running job of this user uses. */
+export function sweepCredentials(scontrol: string): string[] {
+  const index = credentialsIndex();
+  if (!index.length) return [];
+  const uid = process.getuid?.() ?? null;
+  const inUse = new Set(
+    showJobs(scontrol)
+      .filter((job) => ACTIVE_STATES.has(job.state) && job.uid === uid)
+      .flatMap((job) => [job.workDir, dirname(job.stdOut)]),
+  );
+  const removed: string[] = [];
+  for (const { dir, marker } of index) {
+    if (inUse.has(dir)) continue;
+    let age: number;
+    try {
+      age = Date.now() - statSync(marker).mtimeMs;
+    } catch {
+      continue; // removed meanwhile
+    }
+    if (age < SUBMIT_GRACE_MS && existsSync(join(dir, 'credentials'))) continue;
+    removed.push(...removeCredentials(dir));
+  }
+  return removed;
+}
+
 export function gcCommand(options: GcOptions): string {
-  const results = gcJobs(options);
-  if (options.json) return `${JSON.stringify(results)}\n`;
-  if (!results.length) return 'nothing to reclaim\n';
-  return results.map((r) => `job ${r.jobId}: ${r.skipped ?? (r.removed.length ? `removed ${r.removed.join(', ')}` : 'nothing left to remove')}\n`).join('');
+  const site = loadSite(options.site);
+  const jobs = gcJobs(options, site);
+  const credentials = sweepCredentials(site.scontrol);
+  if (options.json) return `${JSON.stringify({ jobs, credentials })}\n`;
+  const lines = jobs.map((r) => `job ${r.jobId}: ${r.skipped ?? (r.removed.length ? `removed ${r.removed.join(', ')}` : 'nothing left to remove')}\n`);
+  if (credentials.length) lines.push(`credentials of jobs that ended before they pulled: removed ${credentials.join(', ')}\n`);
+  return lines.length ? lines.join('') : 'nothing to reclaim\n';
 }

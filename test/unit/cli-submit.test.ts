@@ -101,8 +101,9 @@ describe('tre-job render --job-dir', () => {
     const result = runBin(['render', spec, '--site', site, '--job-dir', jobDir], { env });
     expect(result.status).toBe(0);
     expect(result.stdout).toBe(`${jobDir}/job.sh\n`);
-    expect(listDir(jobDir)).toEqual(['credentials', 'job.sh']);
+    expect(listDir(jobDir)).toEqual(['credentials', 'job.sh', 'output.log']);
     expect(mode(join(jobDir, 'job.sh'))).toBe('700');
+    expect(mode(join(jobDir, 'output.log'))).toBe('600');
     expect(mode(join(jobDir, 'credentials'))).toBe('600');
   });
 });

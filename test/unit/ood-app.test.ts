@@ -116,8 +116,9 @@ describe('submit.yml.erb', () => {
 
   it('writes tre-job.sh (0700) and credentials (0600) into the staged root, and names the container NAME-SESSION_ID', () => {
     const { root } = render(form());
-    expect(listDir(root)).toEqual(['credentials', 'tre-job.json', 'tre-job.sh']);
+    expect(listDir(root)).toEqual(['credentials', 'output.log', 'tre-job.json', 'tre-job.sh']);
     expect(statSync(join(root, 'tre-job.sh')).mode & 0o777).toBe(0o700);
+    expect(statSync(join(root, 'output.log')).mode & 0o777).toBe(0o600); // Slurm keeps the mode of a log that exists
     expect(statSync(join(root, 'credentials')).mode & 0o777).toBe(0o600);
     expect(readFileSync(join(root, 'credentials'), 'utf8')).toBe(TOKEN);
     expect(JSON.parse(readFileSync(join(root, 'tre-job.json'), 'utf8'))).toEqual({ jobName: 'probe:1.0', containerName: `probe-${SESSION}` });
@@ -146,7 +147,7 @@ describe('submit.yml.erb', () => {
 
   it('without a token or username pulls anonymously: no credentials file, no --token-stdin', () => {
     const { root } = render(form({ registry_username: '', registry_token: '' }));
-    expect(listDir(root)).toEqual(['tre-job.json', 'tre-job.sh']);
+    expect(listDir(root)).toEqual(['output.log', 'tre-job.json', 'tre-job.sh']);
   });
 
   it.each([

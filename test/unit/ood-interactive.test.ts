@@ -88,7 +88,7 @@ describe.each([
     expect(submit.batch_connect.script_wrapper).toMatch(/trap 'tre_ood_forward USR1 124' USR1/);
     expect(submit.batch_connect.after_script).toMatch(/^create_yml \(\) \{/);
     expect(submit.script).toEqual({ job_name: 'jupyter:1.0', wall_time: 2 * 3600, native: ['--signal=B:USR1@30', '--cpus-per-task=1', '--mem=2G'] });
-    expect(listDir(root)).toEqual(['credentials', 'tre-job.json', 'tre-job.sh']);
+    expect(listDir(root)).toEqual(['credentials', 'output.log', 'tre-job.json', 'tre-job.sh']);
     expect(statSync(join(root, 'credentials')).mode & 0o777).toBe(0o600);
     expect(script).toContain(`tre_service='${service}'`);
     expect(script).not.toContain(TOKEN);

@@ -140,7 +140,7 @@ describe('podman job script', () => {
     expect(calls(f)).toContain('podman info scratch=present');
     expect(readFileSync(join(f.home, `outputs-${number}`, 'from-container'), 'utf8')).toBe('done\n');
     expect(scratches(f)).toEqual([]);
-    expect(listDir(f.jobDir)).toEqual(['job.sh', 'ledger']); // credentials and auth file are gone
+    expect(listDir(f.jobDir)).toEqual(['job.sh', 'ledger', 'output.log']); // credentials and auth file are gone
     expect(result.output).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d tre-job INFO: Job 42 started on /m);
     expect(result.output).toContain('Container probe-42 is now running. Please wait until the container completes.');
   });
@@ -196,23 +196,23 @@ describe('podman job script', () => {
     expect(call(f, 'podman', 'rm').argv).toEqual(['rm', '--force', '--time', '0', '--ignore', 'probe-42']);
     expect(scratches(f)).toEqual([]);
     expect(outputs(f)).toHaveLength(1);
-    expect(listDir(f.jobDir)).toEqual(['job.sh', 'ledger']);
+    expect(listDir(f.jobDir)).toEqual(['job.sh', 'ledger', 'output.log']);
   });
 
   it('fails clearly when the pull fails, and cleans up', async () => {
     const result = await runScript(f, render(f, {}), { SHIM_PULL_EXIT: '125' });
     expect(result.status).toBe(1);
-    expect(result.output).toContain('ERROR: Cannot pull 127.0.0.1:5000/tre/probe:1.0: check the image URL');
+    expect(result.output).toContain('ERROR: Cannot pull 127.0.0.1:5000/tre/probe:1.0: the image or its tag is not in the registry (check the image URL)');
     expect(calls(f).some((c) => c.startsWith('podman run'))).toBe(false);
     expect(scratches(f)).toEqual([]);
-    expect(listDir(f.jobDir)).toEqual(['job.sh', 'ledger']);
+    expect(listDir(f.jobDir)).toEqual(['job.sh', 'ledger', 'output.log']);
   });
 
   it('fails clearly when the login is refused, and deletes the credentials', async () => {
     const result = await runScript(f, render(f, {}), { SHIM_LOGIN_EXIT: '1' });
     expect(result.status).toBe(1);
     expect(result.output).toContain('ERROR: Cannot log in to 127.0.0.1:5000 as treuser: check the registry username and access token');
-    expect(listDir(f.jobDir)).toEqual(['job.sh', 'ledger']);
+    expect(listDir(f.jobDir)).toEqual(['job.sh', 'ledger', 'output.log']);
   });
 
   it('reports a cancel, not a failed pull, when the signal killed the pull before the trap ran', async () => {
@@ -483,14 +483,14 @@ describe('apptainer job script', () => {
     expect(run.env.join('\n')).not.toContain(TOKEN);
     expect(run.argv.join('\n')).not.toContain(TOKEN);
     expect(scratches(f)).toEqual([]);
-    expect(listDir(f.jobDir)).toEqual(['job.sh', 'ledger']);
+    expect(listDir(f.jobDir)).toEqual(['job.sh', 'ledger', 'output.log']);
   });
 
   it('reuses an existing SIF with reuseSif, and pulls again (--force) without it', async () => {
     writeFileSync(join(f.home, 'probe:1.0.sif'), 'old');
     expect((await runScript(f, render(f, { ...APPTAINER, reuseSif: true }))).status).toBe(0);
     expect(calls(f).some((c) => c.startsWith('apptainer pull'))).toBe(false);
-    expect(listDir(f.jobDir)).toEqual(['job.sh', 'ledger']);
+    expect(listDir(f.jobDir)).toEqual(['job.sh', 'ledger', 'output.log']);
     expect((await runScript(f, render(f, { ...APPTAINER }))).status).toBe(0);
     expect(call(f, 'apptainer', 'pull').argv[1]).toBe('--force');
   });
