@@ -2,7 +2,7 @@
 // until the job has pulled its image, the credentials file (0600). Each credentials file is
 // listed in $HOME/.tre-job/credentials/ until it is gone, so that `tre-job gc` can remove it when
 // its job ends without having pulled (cancelled while pending, say): no token outlives its job.
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { InputError } from './errors';
 
@@ -90,9 +90,26 @@ export function removeCredentials(dir: string): string[] {
   return removed;
 }
 
-/** Job directories listed in the credentials index (a job directory is a path without '%': see buildContext). */
-export function credentialsIndex(): { dir: string; marker: string }[] {
+/** Once sbatch has accepted the job, its entry names the job id (OOD submits itself: its entries stay empty). */
+export function recordCredentialsJob(dir: string, jobId: string): void {
+  const marker = credentialsMarker(dir);
+  if (existsSync(marker)) writeFileSync(marker, `${jobId}\n`);
+}
+
+/**
+ * Job directories listed in the credentials index (a job directory is a path without '%': see
+ * buildContext), with the job id once known. A vanished entry is skipped.
+ */
+export function credentialsIndex(): { dir: string; marker: string; jobId: string | null; mtimeMs: number }[] {
   const index = join(homeDir(), '.tre-job', 'credentials');
   if (!existsSync(index)) return [];
-  return readdirSync(index).map((name) => ({ dir: name.replace(/%/g, '/'), marker: join(index, name) }));
+  return readdirSync(index).flatMap((name) => {
+    const marker = join(index, name);
+    try {
+      const jobId = readFileSync(marker, 'utf8').trim();
+      return [{ dir: name.replace(/%/g, '/'), marker, jobId: jobId || null, mtimeMs: statSync(marker).mtimeMs }];
+    } catch {
+      return [];
+    }
+  });
 }

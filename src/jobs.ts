@@ -84,7 +84,7 @@ export function logFacts(log: string): LogFacts {
             : 'starting';
   return {
     phase,
-    outputs: /tre-job INFO: Outputs: (\S+) /.exec(log)?.[1] ?? null,
+    outputs: outputsOf(log),
     container: /tre-job INFO: Container (\S+) is now running/.exec(log)?.[1] ?? null,
     finishedStatus: finished ? Number(finished[1]) : null,
     error: lastMatch(log, /tre-job ERROR: (.*)/g),
@@ -92,6 +92,12 @@ export function logFacts(log: string): LogFacts {
     firstTime: TIME.exec(lines[0] ?? '')?.[1] ?? null,
     lastTime: TIME.exec(lines[lines.length - 1] ?? '')?.[1] ?? null,
   };
+}
+
+/** The job's outputs dir, unless the clean-up removed it (empty, and the container never ran). */
+function outputsOf(log: string): string | null {
+  const outputs = /tre-job INFO: Outputs: (\S+) /.exec(log)?.[1] ?? null;
+  return outputs !== null && log.includes(`tre-job INFO: Removed ${outputs}: the container never ran`) ? null : outputs;
 }
 
 function lastMatch(log: string, pattern: RegExp): string | null {

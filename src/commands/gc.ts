@@ -8,7 +8,7 @@
 // token is known only to the credentials index (jobdir.ts); gc removes every listed token whose
 // directory no job of this user still pending or running uses.
 import { spawnSync } from 'node:child_process';
-import { appendFileSync, existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { appendFileSync, existsSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { InputError } from '../errors';
@@ -109,15 +109,10 @@ export function sweepCredentials(scontrol: string): string[] {
       .flatMap((job) => [job.workDir, dirname(job.stdOut)]),
   );
   const removed: string[] = [];
-  for (const { dir, marker } of index) {
+  for (const { dir, jobId, mtimeMs } of index) {
     if (inUse.has(dir)) continue;
-    let age: number;
-    try {
-      age = Date.now() - statSync(marker).mtimeMs;
-    } catch {
-      continue; // removed meanwhile
-    }
-    if (age < SUBMIT_GRACE_MS && existsSync(join(dir, 'credentials'))) continue;
+    // No job id yet: sbatch may not have run (OOD submits after tre-job ood returns).
+    if (jobId === null && Date.now() - mtimeMs < SUBMIT_GRACE_MS && existsSync(join(dir, 'credentials'))) continue;
     removed.push(...removeCredentials(dir));
   }
   return removed;

@@ -40,7 +40,7 @@ describeE2E('ending a running podman job', () => {
     expect(log).toContain(`tre-job INFO: Removed container ${container}`);
     expect(log).toContain('tre-job INFO: Job finished with exit status 143');
     expect(log).toContain('tre-job INFO: Summary: exit status 143: cancelled (SIGTERM: scancel, or maintenance)');
-    expect(log).toMatch(new RegExp(`Summary: clean-up removed ${scratch.split('/').pop()} container ${container} \n`));
+    expect(log).toMatch(new RegExp(`Summary: clean-up removed ${scratch.split('/').pop()}, container ${container}\n`));
     expect(containerMs).toBeLessThan(KILL_WAIT_MS);
     expect(podmanPsAll('alice')).toEqual([]);
     expect(existsSync(join(outputs, 'probe-sleeping'))).toBe(true);

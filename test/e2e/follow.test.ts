@@ -58,6 +58,6 @@ describeE2E('following jobs from the terminal', () => {
     expect(log).toContain("tre-job INFO: Summary: exit status 0: the container's own exit status\n");
     expect(log).toMatch(/Summary: prologue \d+\.\d{3} s, pull \d+\.\d{3} s, run \d+\.\d{3} s, clean-up \d+\.\d{3} s\n/);
     expect(log).toMatch(new RegExp(`Summary: outputs ${outputs} \\((\\d+) files, \\d+ KiB, kept\\)`));
-    expect(log).toMatch(/Summary: clean-up removed scratch-\d{7} \n/);
+    expect(log).toMatch(/Summary: clean-up removed scratch-\d{7}\n/);
   });
 });

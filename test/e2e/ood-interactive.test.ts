@@ -81,6 +81,18 @@ describeE2E('Open OnDemand Jupyter app on the real stack', () => {
     const page = await fetch(base + tree, { headers: { cookie }, redirect: 'manual' });
     expect(page.status).toBe(200);
     expect(await page.text()).toContain('Home Page - Select or create a notebook');
+    // The log's URL is the one the service answers at (its base URL included).
+    expect(log()).toContain(`The jupyter service is ready at http://${c.host}:${c.port}/node/${c.host}/${c.port}/ `);
+
+    // A notebook saved through the UI (Jupyter's contents API, as its Save button does) is kept in the home.
+    const saved = `tre-saved-${session.stagedRoot.split('/').pop()}.ipynb`;
+    const notebook = { type: 'notebook', content: { cells: [], metadata: {}, nbformat: 4, nbformat_minor: 4 } };
+    const put = await fetch(`${base}/node/${c.host}/${c.port}/api/contents/${saved}`, { method: 'PUT', headers: { authorization: `token ${c.password}`, 'content-type': 'application/json' }, body: JSON.stringify(notebook) });
+    expect(put.status).toBe(201);
+
+    // The session directory and its log are the user's alone, whatever umask OnDemand staged them with.
+    expect(statSync(session.stagedRoot).mode & 0o777).toBe(0o700);
+    expect(statSync(join(session.stagedRoot, 'output.log')).mode & 0o777).toBe(0o600);
 
     // scancel: OnDemand's wrapper forwards TERM; tre-job.sh removes the container and connection.yml.
     spawnSync('scancel', [jobId]);
@@ -88,6 +100,8 @@ describeE2E('Open OnDemand Jupyter app on the real stack', () => {
     jobId = '';
     expect(existsSync(conn)).toBe(false);
     expect(existsSync(join(session.stagedRoot, 'credentials'))).toBe(false);
+    expect(statSync(join(homeOf(USER), saved)).uid).toBe(statSync(homeOf(USER)).uid); // survived the job, and is the user's
+    rmSync(join(homeOf(USER), saved));
     expect(podmanPsAll(USER).join('\n')).not.toContain(`jupyter-${session.stagedRoot.split('/').pop()}`);
   });
 });

@@ -102,7 +102,7 @@ describeE2E('interactive services on the real stack', () => {
     const { job, log } = await finished(submitted);
     console.log(`never-answering service: job ended ${Date.now() - t0} ms after submission (timeout 8 s)`);
     expect(job.exitCode).toBe(1);
-    expect(log).toMatch(/ERROR: The http service did not answer HTTP on port \d+ within 8 s/);
+    expect(log).toMatch(/ERROR: The http service started but did not answer HTTP on port \d+ within 8 s/);
     expect(podmanPsAll('alice')).toEqual([]);
     expect(homeDirs('alice').scratch).toEqual([]);
     expect(existsSync(join(submitted.jobDir, 'connection.yml'))).toBe(false);

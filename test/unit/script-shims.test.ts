@@ -288,7 +288,7 @@ describe('podman job script', () => {
 });
 
 describe('the summary at the end of output.log', () => {
-  const SUMMARY = /tre-job INFO: Summary: exit status (\d+): (.*)\n.*Summary: prologue ([0-9.]+ s|-), pull ([0-9.]+ s|-), run ([0-9.]+ s|-), clean-up ([0-9.]+ s|-)\n.*Summary: outputs (\S+) \((\d+) files, (\d+) KiB, kept\)\n.*Summary: clean-up removed (.*)\n/;
+  const SUMMARY = /tre-job INFO: Summary: exit status (\d+): (.*)\n.*Summary: prologue ([0-9.]+ s|-), pull ([0-9.]+ s|-), run ([0-9.]+ s|-), clean-up ([0-9.]+ s|-)\n.*Summary: outputs (\S+)(?: \((\d+) files, (\d+) KiB, kept\))?\n.*Summary: clean-up removed (.*)\n/;
 
   it('gives the status, its meaning, the time of each phase, the outputs and what was removed', async () => {
     const result = await runScript(f, render(f, {}), { SHIM_RUN_EXIT: '3' });
@@ -319,6 +319,7 @@ describe('the summary at the end of output.log', () => {
     expect(status).toBe('1');
     expect(reason).toContain('failed before the container ran: Cannot pull 127.0.0.1:5000/tre/probe:1.0');
     expect(run).toBe('-');
+    expect(result.output).toContain('tre-job INFO: Summary: outputs none\n'); // the empty outputs dir was removed
     expect(result.output).toContain('tre-job INFO: Next: check that the image and tag exist in the registry');
   });
 
