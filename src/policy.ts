@@ -113,7 +113,11 @@ export function parseRunnerArgs(runtime: Runtime, args: string[]): ParsedOption[
       const eq = word.indexOf('=');
       const flag = eq < 0 ? word : word.slice(0, eq);
       const option = long.get(flag);
-      if (!option) throw new InputError(field, `${flag} is not an option of ${name} (or is not one tre-job knows)`);
+      if (!option) {
+        const spaced = flag.split(' ')[0] as string;
+        if (flag.includes(' ') && long.has(spaced)) throw new InputError(field, `"${word}": give ${spaced} and its value as two items, or write ${spaced}=VALUE`);
+        throw new InputError(field, `${flag} is not an option of ${name} (or is not one tre-job knows)`);
+      }
       let value: string | undefined = eq < 0 ? undefined : word.slice(eq + 1);
       if (value === undefined && option.takesValue && !option.optionalValue) value = next(flag);
       if (value !== undefined && !option.takesValue && !BOOL_VALUES.has(value)) throw new InputError(field, `${flag} is a switch: ${word} is not true or false`);
@@ -137,6 +141,7 @@ export function parseRunnerArgs(runtime: Runtime, args: string[]): ParsedOption[
       } else if (rest.length > 1) {
         value = rest.slice(1);
         rest = '';
+        if (value.startsWith(' ')) throw new InputError(field, `"${word}": give ${flag} and its value as two items, or write ${flag}VALUE`);
       } else {
         value = next(flag);
         fromNext = true;

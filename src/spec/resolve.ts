@@ -121,9 +121,9 @@ function expansionWarnings(spec: JobSpec, env: EnvVar[]): string[] {
   );
 }
 
-/** The job cleans up signalGraceSeconds before its limit: say so when that leaves the container little time. */
+/** The job cleans up signalGraceSeconds before its limit: say so when that takes over a quarter of the limit. */
 function timeWarnings(time: string, site: Site): string[] {
   const run = seconds(time) - site.signalGraceSeconds;
-  if (run >= site.signalGraceSeconds) return [];
+  if (seconds(time) >= 4 * site.signalGraceSeconds) return [];
   return [`time: the job starts cleaning up ${site.signalGraceSeconds} s before its limit (the site's signalGraceSeconds), so ${time} leaves the container about ${Math.max(0, run)} s`];
 }

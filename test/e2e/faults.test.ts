@@ -130,8 +130,10 @@ describeE2E('faults on the real stack', () => {
     let state = seed;
     const random = () => ((state = (state * 1103515245 + 12345) % 2147483648) / 2147483648);
     const phases: Record<string, number> = {};
+    const jobDirs: string[] = [];
     for (let trial = 0; trial < 20; trial++) {
       const submitted: Submitted = submitAs('alice', stack, probeSpec(stack, { env: { PROBE_SLEEP: '1' } }));
+      jobDirs.push(submitted.jobDir);
       await pause(Math.floor(random() * 2500));
       const phaseAtCancel = logSoFar(submitted).match(/Cleaning up|is now running|Pulling|Logging in|started/g)?.pop() ?? 'not started';
       runAs('alice', `scancel ${submitted.jobId}`);
@@ -151,5 +153,8 @@ describeE2E('faults on the real stack', () => {
       expect(jobInfo(submitted.jobId)?.state).not.toBe('RUNNING');
     }
     console.log(`scancel faults: phase at cancel -> trials ${JSON.stringify(phases)}`);
+    // A job cancelled before it pulled left its token; one gc run removes every one of them.
+    expect(treJobAs('alice', ['gc', '--site', stack.site]).status).toBe(0);
+    expect(jobDirs.filter((dir) => existsSync(join(dir, 'credentials')))).toEqual([]);
   });
 });

@@ -68,6 +68,8 @@ const BYPASSES: [Runtime, string[], RegExp][] = [
   ['podman', ['-Z'], /-Z \(in -Z\) is not an option of podman run/],
   ['podman', ['---volume=/:/h'], /is not an option of podman run/],
   ['podman', ['--'], /"--" is not an option/],
+  ['podman', ['-v /data:/data'], /"-v \/data:\/data": give -v and its value as two items, or write -vVALUE/],
+  ['podman', ['--volume /data:/data'], /"--volume \/data:\/data": give --volume and its value as two items, or write --volume=VALUE/],
   ['apptainer', ['--debug'], /--debug is not an option of apptainer run/],
   ['apptainer', ['--pwd', '/x'], /--pwd is not an option of apptainer run/],
   // Environment: the spec's env is the one way in (a service's password cannot be replaced).
