@@ -185,6 +185,8 @@ describeE2E('hardening on the real stack', () => {
     expect(mode(submitted.jobDir)).toBe('700');
     expect(mode(submitted.outputLog)).toBe('600');
     expect(openToOthers(submitted.jobDir)).toEqual([]);
+    // The token's entry in the credentials index went with it (the job removed both).
+    expect(existsSync(join(homeOf('alice'), '.tre-job', 'credentials', submitted.jobDir.replace(/\//g, '%')))).toBe(false);
     expect(runAs('carol', `cat ${shq(join(outputs, 'probe-wrote'))}`).status).not.toBe(0);
     expect(runAs('carol', `cat ${shq(submitted.outputLog)}`).status).not.toBe(0);
   });
