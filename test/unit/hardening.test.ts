@@ -2,95 +2,13 @@
 // expansion and short time limits, usage on no command, the job-side mount check, the summary,
 // private and removed-when-empty outputs, registry error messages, service base URL and exit,
 // and exit statuses of jobs that did not complete.
-import { ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { listDir, readNul, runBin, runCli, runCliUnchecked, SHIM_BIN, tempDir, writeYaml } from '../helpers';
+import { listDir, runBin, runCliUnchecked } from '../helpers';
+import { call, calls, ended, Fixture, fixture, IMAGE, outputs, render, runScript, scratches, siteFile, specFile, start, TOKEN, until } from '../fixtures/shims';
 import { jobStatus, JobRecord } from '../../src/jobs';
 import { parseJobLine, shellStatus } from '../../src/slurm/scontrol';
 
-const TOKEN = 'tok-Secret-0123456789';
-const IMAGE = '127.0.0.1:5000/tre/probe:1.0';
-
-interface Fixture {
-  root: string;
-  home: string;
-  jobDir: string;
-  log: string;
-  safeDataRoot: string;
-  remove: () => void;
-}
-
-function fixture(): Fixture {
-  const dir = tempDir();
-  const f = { root: dir.path, home: join(dir.path, 'home'), jobDir: join(dir.path, 'job'), log: join(dir.path, 'log'), safeDataRoot: join(dir.path, 'safe_data'), remove: dir.remove };
-  for (const d of [f.home, f.log, f.safeDataRoot]) mkdirSync(d);
-  return f;
-}
-
-/** As script-shims.test.ts, but `extra` may override signalGraceSeconds. */
-const SITE = (f: Fixture, extra: Record<string, unknown> = {}) => ({
-  registries: [{ host: '127.0.0.1:5000', insecure: true }, { host: 'ghcr.io' }],
-  safeDataRoot: f.safeDataRoot,
-  projectGroupPrefix: 'tre',
-  gpuGres: 'gpu:1',
-  signalGraceSeconds: 30,
-  ...extra,
-});
-
-const specFile = (f: Fixture, spec: Record<string, unknown>) => writeYaml(f.root, 'spec.yaml', { image: IMAGE, registry: { username: 'treuser' }, ...spec });
-const siteFile = (f: Fixture, site: Record<string, unknown> = {}) => writeYaml(f.root, 'site.yaml', SITE(f, site));
-
-/** Render `spec` into f.jobDir with a token, return the script path. */
-function render(f: Fixture, spec: Record<string, unknown>, site: Record<string, unknown> = {}): string {
-  const tokenFile = join(f.root, 'token');
-  writeFileSync(tokenFile, `${TOKEN}\n`);
-  return runCli(['render', specFile(f, spec), '--site', siteFile(f, site), '--job-dir', f.jobDir, '--token-file', tokenFile]).stdout.trim();
-}
-
-/** Run the script with the shims; `umask` starts it under that umask (as sbatch passes the submitter's). */
-function start(f: Fixture, script: string, env: Record<string, string> = {}, umask?: string): ChildProcess {
-  const [cmd, argv] = umask === undefined ? ['bash', [script]] : ['sh', ['-c', `umask ${umask}; exec bash "$0"`, script]];
-  return spawn(cmd as string, argv as string[], {
-    cwd: f.jobDir,
-    env: { PATH: `${SHIM_BIN}:/usr/bin:/bin`, HOME: f.home, USER: 'alice', SLURM_JOB_ID: '42', SHIM_LOG: f.log, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-}
-
-interface Ended {
-  status: number | null;
-  output: string;
-}
-
-function ended(child: ChildProcess): Promise<Ended> {
-  let output = '';
-  child.stdout?.on('data', (d) => (output += d));
-  child.stderr?.on('data', (d) => (output += d));
-  return new Promise((resolve) => child.on('close', (status) => resolve({ status, output })));
-}
-
-const runScript = (f: Fixture, script: string, env: Record<string, string> = {}, umask?: string) => ended(start(f, script, env, umask));
-
-async function until(check: () => boolean, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-/** The recorded call of `name` whose first argument is `sub` (e.g. podman run). */
-function call(f: Fixture, name: string, sub: string): { argv: string[]; env: string[] } {
-  const file = readdirSync(f.log).find((x) => x.endsWith(`-${name}.argv`) && readNul(join(f.log, x))[0] === sub);
-  if (!file) throw new Error(`no ${name} ${sub} call; calls: ${calls(f).join(' | ')}`);
-  const base = join(f.log, file.replace(/\.argv$/, ''));
-  return { argv: readNul(`${base}.argv`), env: readNul(`${base}.env`) };
-}
-
-const calls = (f: Fixture): string[] => (existsSync(join(f.log, 'calls')) ? readFileSync(join(f.log, 'calls'), 'utf8').trim().split('\n') : []);
-const outputs = (f: Fixture) => listDir(f.home).filter((x) => x.startsWith('outputs-'));
-const scratches = (f: Fixture) => listDir(f.home).filter((x) => x.startsWith('scratch-'));
 const runs = (f: Fixture, name = 'podman') => calls(f).filter((c) => c.startsWith(`${name} run `));
 const modeBits = (path: string) => statSync(path).mode & 0o777;
 /** The messages of the log's lines at LEVEL. */

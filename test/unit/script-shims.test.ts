@@ -1,99 +1,13 @@
 // The rendered scripts, run by bash with recording shims for podman and apptainer on PATH
 // (test/fixtures/bin). Real Podman and Slurm are in test/e2e; Apptainer is only ever shimmed.
-import { ChildProcess, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { execFileSync } from 'node:child_process';
-import { listDir, readNul, runBin, runCli, SHIM_BIN, tempDir, writeYaml } from '../helpers';
+import { listDir, runBin, runCli, SHIM_BIN, writeYaml } from '../helpers';
 import { HOSTILE, HOSTILE_ENV } from '../fixtures/hostile';
+import { call, calls, ended, Fixture, fixture, outputs, render, runScript, scratches, SITE, start, TOKEN, until } from '../fixtures/shims';
 
-const TOKEN = 'tok-Secret-0123456789';
 const MY_GROUP = execFileSync('id', ['-gn'], { encoding: 'utf8' }).trim();
-
-interface Fixture {
-  root: string;
-  home: string;
-  jobDir: string;
-  log: string;
-  safeDataRoot: string;
-  remove: () => void;
-}
-
-function fixture(): Fixture {
-  const dir = tempDir();
-  const f = {
-    root: dir.path,
-    home: join(dir.path, 'home'),
-    jobDir: join(dir.path, 'job'),
-    log: join(dir.path, 'log'),
-    safeDataRoot: join(dir.path, 'safe_data'),
-    remove: dir.remove,
-  };
-  for (const d of [f.home, f.log, f.safeDataRoot]) mkdirSync(d);
-  return f;
-}
-
-const SITE = (f: Fixture, extra: Record<string, unknown> = {}) => ({
-  ...extra,
-  registries: [{ host: '127.0.0.1:5000', insecure: true }, { host: 'ghcr.io' }],
-  safeDataRoot: f.safeDataRoot,
-  projectGroupPrefix: 'tre',
-  gpuGres: 'gpu:1',
-  signalGraceSeconds: 30,
-});
-
-/** Render `spec` into f.jobDir with a token, return the script path. */
-function render(f: Fixture, spec: Record<string, unknown>, site: Record<string, unknown> = {}): string {
-  const specFile = writeYaml(f.root, 'spec.yaml', { image: '127.0.0.1:5000/tre/probe:1.0', registry: { username: 'treuser' }, ...spec });
-  const siteFile = writeYaml(f.root, 'site.yaml', SITE(f, site));
-  const tokenFile = join(f.root, 'token');
-  writeFileSync(tokenFile, `${TOKEN}\n`);
-  return runCli(['render', specFile, '--site', siteFile, '--job-dir', f.jobDir, '--token-file', tokenFile]).stdout.trim();
-}
-
-function start(f: Fixture, script: string, env: Record<string, string> = {}): ChildProcess {
-  return spawn('bash', [script], {
-    cwd: f.jobDir,
-    env: { PATH: `${SHIM_BIN}:/usr/bin:/bin`, HOME: f.home, USER: 'alice', SLURM_JOB_ID: '42', SHIM_LOG: f.log, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-}
-
-interface Ended {
-  status: number | null;
-  output: string;
-}
-
-function ended(child: ChildProcess): Promise<Ended> {
-  let output = '';
-  child.stdout?.on('data', (d) => (output += d));
-  child.stderr?.on('data', (d) => (output += d));
-  return new Promise((resolve) => child.on('close', (status) => resolve({ status, output })));
-}
-
-async function runScript(f: Fixture, script: string, env: Record<string, string> = {}): Promise<Ended> {
-  return ended(start(f, script, env));
-}
-
-async function until(check: () => boolean, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-/** The recorded call of `name` whose first argument is `sub` (e.g. podman run). */
-function call(f: Fixture, name: string, sub: string): { argv: string[]; env: string[]; stdin: string | null } {
-  const file = readdirSync(f.log).find((x) => x.endsWith(`-${name}.argv`) && readNul(join(f.log, x))[0] === sub);
-  if (!file) throw new Error(`no ${name} ${sub} call; calls: ${calls(f).join(' | ')}`);
-  const base = join(f.log, file.replace(/\.argv$/, ''));
-  return { argv: readNul(`${base}.argv`), env: readNul(`${base}.env`), stdin: existsSync(`${base}.stdin`) ? readFileSync(`${base}.stdin`, 'utf8') : null };
-}
-
-function calls(f: Fixture): string[] {
-  return existsSync(join(f.log, 'calls')) ? readFileSync(join(f.log, 'calls'), 'utf8').trim().split('\n') : [];
-}
 
 function everyRecordedByte(f: Fixture, kinds: string[]): string {
   return readdirSync(f.log)
@@ -101,9 +15,6 @@ function everyRecordedByte(f: Fixture, kinds: string[]): string {
     .map((x) => readFileSync(join(f.log, x), 'utf8'))
     .join('\n');
 }
-
-const outputs = (f: Fixture) => listDir(f.home).filter((x) => x.startsWith('outputs-'));
-const scratches = (f: Fixture) => listDir(f.home).filter((x) => x.startsWith('scratch-'));
 
 let f: Fixture;
 beforeEach(() => (f = fixture()));
