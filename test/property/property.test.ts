@@ -208,28 +208,50 @@ describe(`generated values, ${RUNS} per field`, () => {
     // A forbidden or protected path written with noise; the test knows it must be refused.
     const path = (paths: string[]) => fc.constantFrom(...paths).chain(noisy);
     const allowed = plain.map((v) => `/data/${v.replace(/[:,"/]/g, '_') || 'd'}`);
-    // [runtime, source, target, must be refused] -> every spelling of that one mount, as runnerArgs.
-    type Mount = ['podman' | 'apptainer', string, string, boolean];
-    const spellings = ([runtime, src, dst]: Mount): string[][] => {
-      const pair = `${src}:${dst}`;
+    // [runtime, source, target, what is wrong] -> every spelling, with every mount flag that can
+    // express it, as runnerArgs. A flag's value is null where it cannot: tmpfs and scratch have no
+    // source, overlay and workdir no target of the user's choosing.
+    type Fault = 'source' | 'target' | 'none';
+    type Mount = ['podman' | 'apptainer', string, string, Fault];
+    const FLAGS: Record<'podman' | 'apptainer', { short: string | null; long: string; value: (src: string, dst: string, fault: Fault) => string | null }[]> = {
+      podman: [
+        { short: '-v', long: '--volume', value: (src, dst) => `${src}:${dst}` },
+        { short: null, long: '--tmpfs', value: (_src, dst, fault) => (fault === 'source' ? null : dst) },
+      ],
+      apptainer: [
+        { short: '-B', long: '--bind', value: (src, dst) => `${src}:${dst}` },
+        { short: '-H', long: '--home', value: (src, dst) => `${src}:${dst}` },
+        { short: '-o', long: '--overlay', value: (src, _dst, fault) => (fault === 'target' ? null : src) },
+        { short: '-W', long: '--workdir', value: (src, _dst, fault) => (fault === 'target' ? null : src) },
+        { short: '-S', long: '--scratch', value: (_src, dst, fault) => (fault === 'source' ? null : dst) },
+      ],
+    };
+    // A switch each runtime has, to combine with a short option: podman -i, apptainer -c (--contain).
+    const SWITCH = { podman: 'i', apptainer: 'c' };
+    const spellings = ([runtime, src, dst, fault]: Mount): string[][] => {
       const mount = [`type=bind,src=${src},dst=${dst}`, `destination=${dst},source=${src},type=bind`, `target=${dst},type=bind,"src=${src}"`];
-      const [short, long] = runtime === 'podman' ? ['-v', '--volume'] : ['-B', '--bind'];
-      return [[short, pair], [`${short}${pair}`], [`${short}=${pair}`], [long, pair], [`${long}=${pair}`], [`-i${short.slice(1)}${pair}`].filter(() => runtime === 'podman'), ...mount.map((m) => ['--mount', m]), ...mount.map((m) => [`--mount=${m}`])].filter((s) => s.length > 0);
+      const flagged = FLAGS[runtime].flatMap(({ short, long, value }) => {
+        const v = value(src, dst, fault);
+        if (v === null) return [];
+        const longForms = [[long, v], [`${long}=${v}`]];
+        return short === null ? longForms : [[short, v], [`${short}${v}`], [`${short}=${v}`], [`-${SWITCH[runtime]}${short.slice(1)}${v}`], ...longForms];
+      });
+      return [...flagged, ...mount.map((m) => ['--mount', m]), ...mount.map((m) => [`--mount=${m}`])];
     };
     const runtimes = fc.constantFrom<'podman' | 'apptainer'>('podman', 'apptainer');
     const mounts: fc.Arbitrary<Mount> = fc.oneof(
-      fc.tuple(runtimes, path(FORBIDDEN), fc.constantFrom('/in', '/x/y'), fc.constant(true)),
-      fc.tuple(runtimes, allowed, path(PROTECTED), fc.constant(true)),
-      fc.tuple(runtimes, allowed, fc.constantFrom('/in', '/x/y'), fc.constant(false)),
+      fc.tuple(runtimes, path(FORBIDDEN), fc.constantFrom('/in', '/x/y'), fc.constant<Fault>('source')),
+      fc.tuple(runtimes, allowed, path(PROTECTED), fc.constant<Fault>('target')),
+      fc.tuple(runtimes, allowed, fc.constantFrom('/in', '/x/y'), fc.constant<Fault>('none')),
     );
     const values = sample(mounts, 8);
     let refused = 0;
-    timed('mount spellings', values.filter((m) => !m[3]).length, values.filter((m) => m[3]).length, () => {
+    timed('mount spellings', values.filter((m) => m[3] === 'none').length, values.filter((m) => m[3] !== 'none').length, () => {
       for (const mount of values) {
-        const [runtime, , , mustRefuse] = mount;
+        const [runtime, , , fault] = mount;
         for (const args of spellings(mount)) {
           const outcome = render({ runtime, runnerArgs: args });
-          if (mustRefuse) {
+          if (fault !== 'none') {
             expectOneLineInputError(outcome, args);
             refused++;
           } else if (!('script' in outcome)) {
