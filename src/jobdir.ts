@@ -57,7 +57,7 @@ function homeDir(): string {
 }
 
 /** Where the credentials index lists a job directory: one file per directory, named after its path. */
-export function credentialsMarker(dir: string): string {
+export function credentialsIndexEntry(dir: string): string {
   return join(homeDir(), '.tre-job', 'credentials', resolve(dir).replace(/\//g, '%'));
 }
 
@@ -73,15 +73,15 @@ export function writeJobFiles(files: JobFiles, script: string, token: string | u
   closeSync(openSync(log, 'a', 0o600));
   chmodSync(log, 0o600);
   if (token === undefined) return;
-  const marker = credentialsMarker(files.dir);
-  mkdirSync(join(marker, '..'), { recursive: true, mode: 0o700 });
-  writeFileSync(marker, '', { mode: 0o600 });
+  const entry = credentialsIndexEntry(files.dir);
+  mkdirSync(join(entry, '..'), { recursive: true, mode: 0o700 });
+  writeFileSync(entry, '', { mode: 0o600 });
   writeFileSync(files.credentials, token, { mode: 0o600, flag: 'wx' });
 }
 
 /** Remove a job directory's credentials and registry auth files, and its index entry; returns what was removed. */
 export function removeCredentials(dir: string): string[] {
-  rmSync(credentialsMarker(dir), { force: true });
+  rmSync(credentialsIndexEntry(dir), { force: true });
   if (!existsSync(dir)) return [];
   const removed = readdirSync(dir, { withFileTypes: true })
     .filter((entry) => entry.isFile() && (entry.name === 'credentials' || /^auth-.+\.json$/.test(entry.name)))
@@ -92,22 +92,22 @@ export function removeCredentials(dir: string): string[] {
 
 /** Once sbatch has accepted the job, its entry names the job id (OOD submits itself: its entries stay empty). */
 export function recordCredentialsJob(dir: string, jobId: string): void {
-  const marker = credentialsMarker(dir);
-  if (existsSync(marker)) writeFileSync(marker, `${jobId}\n`);
+  const entry = credentialsIndexEntry(dir);
+  if (existsSync(entry)) writeFileSync(entry, `${jobId}\n`);
 }
 
 /**
  * Job directories listed in the credentials index (a job directory is a path without '%': see
  * buildContext), with the job id once known. A vanished entry is skipped.
  */
-export function credentialsIndex(): { dir: string; marker: string; jobId: string | null; mtimeMs: number }[] {
+export function credentialsIndex(): { dir: string; jobId: string | null; mtimeMs: number }[] {
   const index = join(homeDir(), '.tre-job', 'credentials');
   if (!existsSync(index)) return [];
   return readdirSync(index).flatMap((name) => {
-    const marker = join(index, name);
+    const entry = join(index, name);
     try {
-      const jobId = readFileSync(marker, 'utf8').trim();
-      return [{ dir: name.replace(/%/g, '/'), marker, jobId: jobId || null, mtimeMs: statSync(marker).mtimeMs }];
+      const jobId = readFileSync(entry, 'utf8').trim();
+      return [{ dir: name.replace(/%/g, '/'), jobId: jobId || null, mtimeMs: statSync(entry).mtimeMs }];
     } catch {
       return [];
     }

@@ -1,6 +1,6 @@
 import { rmSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { credentialsMarker, jobFiles, makeJobDir, newJobDirPath, recordCredentialsJob, writeJobFiles } from '../jobdir';
+import { credentialsIndexEntry, jobFiles, makeJobDir, newJobDirPath, recordCredentialsJob, writeJobFiles } from '../jobdir';
 import { shq } from '../render/quote';
 import { sbatchArgv, submit } from '../slurm/sbatch';
 import { loadSite } from '../site/load';
@@ -52,7 +52,7 @@ function submitJob(specFile: string, options: SubmitCommandOptions): { record: J
   } catch (err) {
     // Nothing was submitted: leave no credentials (or, for a directory we made, nothing at all).
     rmSync(fresh ? dir : files.credentials, { recursive: true, force: true });
-    rmSync(credentialsMarker(dir), { force: true });
+    rmSync(credentialsIndexEntry(dir), { force: true });
     throw err;
   }
   recordCredentialsJob(dir, submission.jobId);
