@@ -1,76 +1,79 @@
-// Apptainer cannot be installed here (no Debian package, no Go proxy). Its path runs on the
-// real Slurm as a real user with a recording `apptainer` first on the job's PATH
-// (test/fixtures/bin/apptainer), which checks every flag against Apptainer's documented CLI.
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
+// Apptainer jobs on the real stack with real Apptainer 1.4.5 (installed unprivileged by
+// test/e2e/stack/setup.sh from Debian's sid archive into a private prefix): pull with the token
+// in the pull's environment only, run with the safe-haven binds, values byte-exact, exit status,
+// reuseSif, and scancel clean-up. The recording shim (test/fixtures/bin/apptainer) is left for
+// what cannot run here (GPU flags), in the unit tests.
+import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { readNul, SHIM_BIN } from '../helpers';
-import { describeE2E, homeOf, readToken, requireStack, runAs, StackEnv } from './lib/stack';
-import { finished, homeDirs, probeSpec, removeSpecs, submitAs } from './lib/tre';
+import { describeE2E, homeOf, readNulList, readToken, requireStack, runAs, StackEnv } from './lib/stack';
+import { finished, homeDirs, probeSpec, processesOf, removeSpecs, submitAs, until, waitUntilSleeping } from './lib/tre';
 
-jest.setTimeout(120000);
+jest.setTimeout(180000);
 
-describeE2E('apptainer jobs (recording shim) on the real Slurm', () => {
+const gidOf = (group: string) => Number(readFileSync('/etc/group', 'utf8').split('\n').find((l) => l.startsWith(`${group}:`))?.split(':')[2]);
+
+describeE2E('apptainer jobs with real Apptainer on the real stack', () => {
   let stack: StackEnv;
-  let log: string;
-  const calls = (name: string, sub: string) => {
-    const dir = join(log, 'calls');
-    return readdirSync(dir)
-      .filter((f) => f.endsWith(`-${name}.argv`) && readNul(join(dir, f))[0] === sub)
-      .map((f) => ({ argv: readNul(join(dir, f)), env: readNul(join(dir, f.replace(/\.argv$/, '.env'))) }));
-  };
-  // Only the apptainer shim goes first on the job's PATH (test/fixtures/bin also has a fake sbatch).
-  const shimEnv = () => ({ PATH: `${join(log, 'bin')}:/usr/local/bin:/usr/bin:/bin`, SHIM_LOG: join(log, 'calls') });
-
+  const sif = () => join(homeOf('alice'), 'probe:1.0.sif');
   beforeAll(() => {
     stack = requireStack() as StackEnv;
-    rmSync(join(homeOf('alice'), 'probe:1.0.sif'), { force: true });
+    rmSync(sif(), { force: true });
   });
-  beforeEach(() => {
-    const dir = mkdtempSync('/tmp/tre-e2e-shim-');
-    mkdirSync(join(dir, 'bin'));
-    for (const file of ['apptainer', 'recorder.sh']) symlinkSync(join(SHIM_BIN, file), join(dir, 'bin', file));
-    mkdirSync(join(dir, 'calls'));
-    const uid = Number(runAs('alice', 'id -u').stdout.trim());
-    chownSync(join(dir, 'calls'), uid, uid);
-    chmodSync(dir, 0o755);
-    log = dir;
-  });
-  afterEach(() => rmSync(log, { recursive: true, force: true }));
   afterAll(removeSpecs);
 
-  it('pulls to $HOME/NAME:TAG.sif with the token in the pull environment only, and runs with binds and --no-eval', async () => {
+  it('is real Apptainer 1.4.5, run by the user', () => {
+    expect(runAs('alice', 'apptainer --version').stdout.trim()).toBe('apptainer version 1.4.5');
+  });
+
+  it('pulls to $HOME/NAME:TAG.sif, runs with the binds, gives env and args byte-exact, writes safe data with the project group, cleans up', async () => {
     const token = readToken(stack);
-    const submitted = submitAs('alice', stack, probeSpec(stack, { runtime: 'apptainer', env: { A: 'x y', WHO: '${USER}', LIT: '$(id)' }, args: ['a b', '$(id)', '${HOME}'] }), { env: shimEnv() });
-    const { job, number } = await finished(submitted);
+    const env = { A: 'x y', WHO: '${USER}', LIT: '$(id)', Q: `it's "q" \\$HOME`, PROBE_SAFE_DATA: '/safe_data/demo', PROBE_TAG: 'appt-${SLURM_JOB_ID}' };
+    const args = ['a b', '$(id)', '${HOME}', '', '*', 'line1\nline2'];
+    const submitted = submitAs('alice', stack, probeSpec(stack, { runtime: 'apptainer', env, args }));
+    const { job, log, outputs } = await finished(submitted);
     expect(job.exitCode).toBe(0);
-    const home = homeOf('alice');
-    const sif = `${home}/probe:1.0.sif`;
-    const [pull] = calls('apptainer', 'pull');
-    expect(pull?.argv).toEqual(['pull', '--force', '--no-https', sif, `docker://${stack.probeImage}`]);
-    expect(pull?.env).toContain(`APPTAINER_DOCKER_USERNAME=${stack.registryUser}`);
-    expect(pull?.env).toContain(`APPTAINER_DOCKER_PASSWORD=${token}`);
-    const [run] = calls('apptainer', 'run');
-    expect(run?.argv).toEqual([
-      'run', '--no-eval',
-      '--bind', `${home}/outputs-${number}:/safe_outputs`,
-      '--bind', `${home}/scratch-${number}:/scratch`,
-      '--bind', '/safe_data/demo:/safe_data/demo',
-      sif, 'a b', '$(id)', home,
-    ]);
-    expect(run?.env).toEqual(expect.arrayContaining(['APPTAINERENV_A=x y', 'APPTAINERENV_WHO=alice', 'APPTAINERENV_LIT=$(id)']));
-    expect(run?.env.join('\n')).not.toContain(token);
-    expect(existsSync(sif)).toBe(true);
+    expect(log).toContain(`Pulling docker://${stack.probeImage} to ${sif()}`);
+    expect(log).toContain(`Container ${sif()} is now running.`);
+    expect(statSync(sif()).size).toBeGreaterThan(0);
+    expect(readNulList(join(outputs, 'probe', 'argv'))).toEqual(['a b', '$(id)', homeOf('alice'), '', '*', 'line1\nline2']);
+    const seen = readNulList(join(outputs, 'probe', 'env'));
+    expect(seen).toEqual(expect.arrayContaining(['A=x y', 'WHO=alice', 'LIT=$(id)', `Q=it's "q" $HOME`]));
+    expect(seen.join('\n')).not.toContain(token);
+    // Apptainer keeps the user's uid; the project group shows as nogroup inside, and still works.
+    expect(readFileSync(join(outputs, 'probe', 'id.txt'), 'utf8')).toMatch(/^uid=\d+\(alice\)/);
+    const written = join('/safe_data/demo', `probe-wrote-appt-${submitted.jobId}`);
+    expect(statSync(written).gid).toBe(gidOf('tre-demo'));
+    rmSync(written);
+    expect(existsSync(join(outputs, 'probe-wrote'))).toBe(true);
     expect(homeDirs('alice').scratch).toEqual([]);
     expect(readdirSync(submitted.jobDir).sort()).toEqual(['job.json', 'job.sh', 'ledger', 'output.log']);
+    // The token went to the pull's environment only: no registry login file anywhere.
+    expect(existsSync(join(homeOf('alice'), '.docker', 'config.json'))).toBe(false);
+    expect(runAs('alice', `grep -rlF ${JSON.stringify(token)} ~/.apptainer ~/tre-jobs 2>/dev/null || true`).stdout).toBe('');
   });
 
   it('reuses the SIF with reuseSif (no pull, credentials still deleted) and exits with the container status', async () => {
-    const submitted = submitAs('alice', stack, probeSpec(stack, { runtime: 'apptainer', reuseSif: true }), { env: { ...shimEnv(), SHIM_RUN_EXIT: '5' } });
-    const { job, log: output } = await finished(submitted);
-    expect(job.exitCode).toBe(5);
-    expect(output).toContain(`Reusing ${homeOf('alice')}/probe:1.0.sif (reuseSif)`);
-    expect(calls('apptainer', 'pull')).toEqual([]);
-    expect(calls('apptainer', 'run')).toHaveLength(1);
+    expect(existsSync(sif())).toBe(true);
+    const before = statSync(sif()).mtimeMs;
+    const submitted = submitAs('alice', stack, probeSpec(stack, { runtime: 'apptainer', reuseSif: true, safeData: 'none', env: { PROBE_EXIT: '7' } }));
+    const { job, log } = await finished(submitted);
+    expect(job.exitCode).toBe(7);
+    expect(log).toContain(`Reusing ${sif()} (reuseSif)`);
+    expect(log).not.toContain('Pulling');
+    expect(log).toContain("Summary: exit status 7: the container's own exit status");
+    expect(statSync(sif()).mtimeMs).toBe(before);
     expect(readdirSync(submitted.jobDir).sort()).toEqual(['job.json', 'job.sh', 'ledger', 'output.log']);
+  });
+
+  it('scancel: the container processes and scratch are gone, outputs kept, exit 143', async () => {
+    const submitted = submitAs('alice', stack, probeSpec(stack, { runtime: 'apptainer', reuseSif: true, safeData: 'none', env: { PROBE_SLEEP: '600' } }));
+    const outputs = await waitUntilSleeping(submitted);
+    expect(processesOf('alice', 'probe:1.0.sif').length).toBeGreaterThan(0);
+    expect(runAs('alice', `scancel ${submitted.jobId}`).status).toBe(0);
+    const { log } = await finished(submitted);
+    expect(log).toContain('Summary: exit status 143: cancelled');
+    await until(() => processesOf('alice', 'probe:1.0.sif').length === 0, 10000, 'the apptainer processes to end', 50);
+    expect(homeDirs('alice').scratch).toEqual([]);
+    expect(existsSync(join(outputs, 'probe-sleeping'))).toBe(true);
   });
 });

@@ -87,6 +87,15 @@ stop_pidfile() { # PIDFILE NAME
   done
   die "$2 (pid $pid) did not stop"
 }
+debian_mirror() { # first Debian archive URI of the apt sources (not -security)
+  local m=${TRE_STACK_DEBIAN_MIRROR:-}
+  [ -n "$m" ] || m=$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null |
+    awk '/^URIs:/{for(i=2;i<=NF;i++) if ($i !~ /security/) {print $i; exit}}')
+  [ -n "$m" ] || m=$(grep -hE '^deb +(\[[^]]*\] +)?https?://' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
+    sed -E 's/^deb +(\[[^]]*\] +)?//' | awk '$1 !~ /security/ {print $1; exit}')
+  [ -n "$m" ] || die "no Debian mirror found in the apt sources: set TRE_STACK_DEBIAN_MIRROR"
+  echo "$m"
+}
 # as USER COMMAND... : login shell of USER (no sbatch --uid, no sudo)
 as() {
   local u=$1
@@ -443,6 +452,67 @@ code=$(http_code "http://$REG/v2/" creds)
 [ "$code" = 200 ] || die "registry /v2/ with credentials answers '$code', want 200"
 
 # ---------------------------------------------------------------------------------------
+step "6b apptainer"
+# Real Apptainer: bookworm has none, sid has 1.4.5, which needs glibc 2.38. Both .debs come
+# through a private apt configuration (nothing is added to /etc/apt, the system libc is not
+# touched), are unpacked into a private prefix, and the two ELF programs are pointed at the
+# prefix's own glibc (RPATH, not RUNPATH: Apptainer re-executes itself with LD_LIBRARY_PATH).
+# Measured route: shared/notes/real-apptainer-on-debian.md. Runs unprivileged (no setuid).
+APPT_VERSION=1.4.5
+APPT_PREFIX=/opt/tre-job-test/apptainer
+APPT_APT=/var/cache/tre-job-test/apptainer-apt
+appt_ok() { [ -r "$APPT_PREFIX/usr/etc/apptainer/apptainer.conf" ] && [ -d "$APPT_PREFIX/usr/var/lib/apptainer/mnt/session" ] && as alice "apptainer --version" 2>/dev/null | grep -qx "apptainer version $APPT_VERSION.*"; }
+if appt_ok; then
+  log "apptainer $APPT_VERSION already installed in $APPT_PREFIX"
+else
+  for p in patchelf squashfs-tools squashfuse fuse2fs; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || APPT_MISSING="${APPT_MISSING:-} $p"
+  done
+  if [ -n "${APPT_MISSING:-}" ]; then
+    log "installing:$APPT_MISSING"
+    # shellcheck disable=SC2086
+    apt-get install -y -qq $APPT_MISSING >"$TMPD/apt-appt.log" 2>&1 ||
+      { apt-get update -qq && apt-get install -y -qq $APPT_MISSING >"$TMPD/apt-appt.log" 2>&1; } ||
+      die "apt-get install$APPT_MISSING failed: $(tail -3 "$TMPD/apt-appt.log")"
+  fi
+  mkdir -p "$APPT_APT/lists/partial" "$APPT_APT/cache/archives/partial" "$APPT_APT/debs"
+  echo "deb $(debian_mirror) sid main" >"$APPT_APT/sources.list"
+  appt_apt=(-o "Dir::Etc::sourcelist=$APPT_APT/sources.list" -o Dir::Etc::sourceparts=- -o "Dir::State::Lists=$APPT_APT/lists"
+    -o "Dir::Cache=$APPT_APT/cache" -o APT::Architectures=amd64 -o Acquire::Languages=none)
+  apt-get "${appt_apt[@]}" update -qq >"$TMPD/apt-sid.log" 2>&1 || die "apt-get update (sid, private) failed: $(tail -3 "$TMPD/apt-sid.log")"
+  (cd "$APPT_APT/debs" && rm -f ./*.deb && apt-get "${appt_apt[@]}" download apptainer libc6 >"$TMPD/apt-sid-dl.log" 2>&1) ||
+    die "apt-get download apptainer libc6 (sid) failed: $(tail -3 "$TMPD/apt-sid-dl.log")"
+  rm -rf "$APPT_PREFIX.new"
+  mkdir -p "$APPT_PREFIX.new/glibc"
+  dpkg-deb -x "$APPT_APT"/debs/apptainer_*.deb "$APPT_PREFIX.new"
+  dpkg-deb -x "$APPT_APT"/debs/libc6_*.deb "$APPT_PREFIX.new/glibc"
+  # The starter is looked for at PREFIX/libexec/apptainer; Debian ships it under usr/lib/ARCH.
+  mv "$APPT_PREFIX.new/usr/lib/x86_64-linux-gnu/apptainer" "$APPT_PREFIX.new/usr/libexec/apptainer" 2>/dev/null ||
+    { mkdir -p "$APPT_PREFIX.new/usr/libexec" && mv "$APPT_PREFIX.new/usr/lib/x86_64-linux-gnu/apptainer" "$APPT_PREFIX.new/usr/libexec/apptainer"; }
+  ln -s ../../libexec/apptainer "$APPT_PREFIX.new/usr/lib/x86_64-linux-gnu/apptainer"
+  # Apptainer finds its configuration and session directory relative to its binary (usr/bin ->
+  # usr/etc, usr/var/lib/apptainer/mnt/session); Debian's package has them in etc/ and var/.
+  ln -s ../etc "$APPT_PREFIX.new/usr/etc"
+  ln -s ../var "$APPT_PREFIX.new/usr/var"
+  mkdir -p "$APPT_PREFIX.new/var/lib/apptainer/mnt/session"
+  glibc=$APPT_PREFIX/glibc/usr/lib/x86_64-linux-gnu
+  for elf in usr/bin/apptainer usr/libexec/apptainer/bin/starter; do
+    patchelf --set-interpreter "$glibc/ld-linux-x86-64.so.2" --force-rpath --set-rpath "$glibc" "$APPT_PREFIX.new/$elf"
+  done
+  rm -rf "$APPT_PREFIX" && mv "$APPT_PREFIX.new" "$APPT_PREFIX"
+  ln -sfn "$APPT_PREFIX/usr/bin/apptainer" /usr/local/bin/apptainer
+  appt_ok || die "apptainer --version as alice does not print $APPT_VERSION: $(as alice 'apptainer --version' 2>&1 | tail -3)"
+  log "apptainer $APPT_VERSION installed in $APPT_PREFIX ($(du -sh "$APPT_PREFIX" | cut -f1))"
+fi
+# As on a stock Debian host (udev makes /dev/fuse 0666): users may mount a SIF with squashfuse.
+# TRE_STACK_NO_FUSE=1 keeps it root-only, for the case of a host without FUSE (Apptainer then
+# unpacks the image at every start).
+if [ -e /dev/fuse ]; then
+  if [ "${TRE_STACK_NO_FUSE:-0}" = 1 ]; then chmod 0600 /dev/fuse; else chmod 0666 /dev/fuse; fi
+fi
+log "$(as alice 'apptainer --version'), /dev/fuse $(stat -c %a /dev/fuse 2>/dev/null || echo absent)"
+
+# ---------------------------------------------------------------------------------------
 step "7 probe images"
 PROBE_SHA=$( (cat "$PROBE_SRC"; echo "recipe=$IMAGE_RECIPE"; dpkg-query -W -f='${Version}' busybox-static) | sha256sum | cut -c1-64)
 tags=$(printf 'user = "%s:%s"\n' "$REG_USER" "$TOKEN" |
@@ -488,15 +558,6 @@ svc_push() { # IMAGE
     <"$CONF/registry-token" >/dev/null
   chmod 0600 "$CONF/auth.json"
   podman push -q --authfile "$CONF/auth.json" --tls-verify=false "$1"
-}
-debian_mirror() { # first Debian archive URI of the apt sources (not -security)
-  local m=${TRE_STACK_DEBIAN_MIRROR:-}
-  [ -n "$m" ] || m=$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null |
-    awk '/^URIs:/{for(i=2;i<=NF;i++) if ($i !~ /security/) {print $i; exit}}')
-  [ -n "$m" ] || m=$(grep -hE '^deb +(\[[^]]*\] +)?https?://' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
-    sed -E 's/^deb +(\[[^]]*\] +)?//' | awk '$1 !~ /security/ {print $1; exit}')
-  [ -n "$m" ] || die "no Debian mirror found in the apt sources: set TRE_STACK_DEBIAN_MIRROR"
-  echo "$m"
 }
 # svc_smoke IMAGE URL-PATH AUTH-CURL-ARGS... : after a build, run IMAGE rootful with
 # --network=host on a free port, TRE_PASSWORD=<random>; PATH must answer 401/403/302 without and
