@@ -195,6 +195,14 @@ describe('7. outputs: removed when empty and unused, private otherwise', () => {
 describe('8. registry errors say which it was, from the runtime message', () => {
   const NEXT = /tre-job INFO: Next: (.*)\n/;
 
+  it("a runtime's own status above 192 is its failure, not a signal (Apptainer's FATAL is 255)", async () => {
+    const result = await runScript(f, render(f, { runtime: 'apptainer', safeData: 'none' }), { SHIM_PULL_EXIT: '255' });
+    expect(result.status).toBe(1);
+    expect(result.output).toContain(`tre-job ERROR: Cannot pull ${IMAGE} (the runtime's message is above)`);
+    expect(result.output).toContain(`Summary: exit status 1: failed before the container ran: Cannot pull ${IMAGE}`);
+    expect(result.output).not.toContain('killed by signal');
+  });
+
   it('unreachable registry (login)', async () => {
     const said = 'Error: authenticating creds for "127.0.0.1:5000": pinging container registry 127.0.0.1:5000: Get "http://127.0.0.1:5000/v2/": dial tcp 127.0.0.1:5000: connect: connection refused';
     const result = await runScript(f, render(f, { safeData: 'none' }), { SHIM_LOGIN_EXIT: '125', SHIM_LOGIN_SAYS: said });
