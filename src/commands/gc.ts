@@ -1,8 +1,9 @@
 // `tre-job gc`: reclaim what jobs left behind when their own clean-up could not run
 // (SIGKILL, node loss). Each job's script keeps a ledger of what it creates and a marker in
 // $HOME/.tre-job/active/JOBID until its clean-up has finished. For every marked job that is
-// no longer in the queue (or the one job a Slurm Epilog names), gc removes the scratch dirs
-// and containers the ledger lists, and the credentials files. Never outputs or safe data.
+// no longer in the queue (or the one job a Slurm Epilog names), gc removes the scratch dirs,
+// containers, Apptainer temporary dirs and half-pulled SIFs the ledger lists, and the
+// credentials files. Never outputs or safe data.
 // Safe to run twice at once: a run claims a job by renaming its marker, atomically.
 // Then the credentials sweep: a job cancelled before it started never ran its script, so its
 // token is known only to the credentials index (jobdir.ts); gc removes every listed token whose
@@ -58,6 +59,15 @@ function reclaim(jobDir: string, podman: string): string[] {
         spawnSync(podman, ['unshare', 'rm', '-rf', '--', what]);
       }
       if (!existsSync(what)) removed.push(what);
+    } else if (
+      // Apptainer's per-job temporary directory, and a SIF a killed pull left half-written.
+      (kind === 'tmpdir' && what === join(home, '.tre-job', 'tmp', basename(what)) && /^[0-9]+$/.test(basename(what))) ||
+      (kind === 'sifpart' && what === join(home, basename(what)) && /\.sif\.part-[0-9]+$/.test(what))
+    ) {
+      if (existsSync(what)) {
+        rmSync(what, { recursive: true, force: true });
+        removed.push(what);
+      }
     } else if (kind === 'container' && CONTAINER.test(what)) {
       const exists = spawnSync(podman, ['container', 'exists', what]).status === 0;
       spawnSync(podman, ['kill', '--signal', 'KILL', what], { stdio: 'ignore' });

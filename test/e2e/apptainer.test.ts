@@ -3,10 +3,10 @@
 // in the pull's environment only, run with the safe-haven binds, values byte-exact, exit status,
 // reuseSif, and scancel clean-up. The recording shim (test/fixtures/bin/apptainer) is left for
 // what cannot run here (GPU flags), in the unit tests.
-import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeE2E, homeOf, readNulList, readToken, requireStack, runAs, StackEnv } from './lib/stack';
-import { finished, homeDirs, probeSpec, processesOf, removeSpecs, submitAs, until, waitUntilSleeping } from './lib/tre';
+import { finished, homeDirs, killJobProcesses, probeSpec, processesOf, removeSpecs, submitAs, treJobAs, until, waitUntilSleeping } from './lib/tre';
 
 jest.setTimeout(180000);
 
@@ -63,6 +63,40 @@ describeE2E('apptainer jobs with real Apptainer on the real stack', () => {
     expect(log).toContain("Summary: exit status 7: the container's own exit status");
     expect(statSync(sif()).mtimeMs).toBe(before);
     expect(readdirSync(submitted.jobDir).sort()).toEqual(['job.json', 'job.sh', 'ledger', 'output.log']);
+  });
+
+  it.each(['podman', 'apptainer'])("a %s batch container has no network and none of the host's environment", async (runtime) => {
+    // /proc/self/net/dev_snmp6 lists the interfaces of the reader's network namespace.
+    const submitted = submitAs('alice', stack, probeSpec(stack, { runtime, reuseSif: runtime === 'apptainer', safeData: 'none', env: { PROBE_LS: '/proc/self/net/dev_snmp6' } }));
+    const { job, log, outputs } = await finished(submitted);
+    expect(job.exitCode).toBe(0);
+    const listing = log.slice(log.indexOf('probe: ls -la /proc/self/net/dev_snmp6'), log.indexOf('probe: argc='));
+    expect(listing).toMatch(/ lo\n/);
+    expect(listing).not.toMatch(/ eth0\n/);
+    const names = readNulList(join(outputs, 'probe', 'env')).map((e) => e.slice(0, e.indexOf('=')));
+    // The job's own variables (Slurm's, the login's) stay on the back-end, as under Podman.
+    expect(names.filter((n) => /^(SLURM_|USER_PATH$|MAIL$|SHELL$|LOGNAME$|OLDPWD$)/.test(n))).toEqual([]);
+  });
+
+  it('without FUSE the image is unpacked into the job\'s own APPTAINER_TMPDIR; after kill -9, tre-job gc removes it with scratch', async () => {
+    chmodSync('/dev/fuse', 0o600); // a host where users cannot mount FUSE
+    try {
+      const submitted = submitAs('alice', stack, probeSpec(stack, { runtime: 'apptainer', reuseSif: true, safeData: 'none', env: { PROBE_SLEEP: '600' } }));
+      const outputs = await waitUntilSleeping(submitted);
+      const tmp = join(homeOf('alice'), '.tre-job', 'tmp', submitted.jobId);
+      expect(readdirSync(tmp).length).toBeGreaterThan(0); // the unpacked image
+      expect(killJobProcesses(submitted.jobId).length).toBeGreaterThan(0);
+      await finished(submitted);
+      expect(existsSync(tmp)).toBe(true); // no trap ran
+      const gc = treJobAs('alice', ['gc', '--site', stack.site]);
+      expect(gc.stdout).toMatch(new RegExp(`job ${submitted.jobId}: removed .*scratch-\\d{7}.*${tmp}`));
+      expect(existsSync(tmp)).toBe(false);
+      expect(homeDirs('alice').scratch).toEqual([]);
+      expect(processesOf('alice', 'probe:1.0.sif')).toEqual([]);
+      expect(existsSync(join(outputs, 'probe-sleeping'))).toBe(true);
+    } finally {
+      chmodSync('/dev/fuse', 0o666);
+    }
   });
 
   it('scancel: the container processes and scratch are gone, outputs kept, exit 143', async () => {

@@ -5,28 +5,11 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT } from '../helpers';
 import { describeE2E, homeOf, jobInfo, podmanPsAll, requireStack, runAs, StackEnv } from './lib/stack';
-import { finished, homeDirs, logSoFar, probeSpec, removeSpecs, submitAs, Submitted, treJobAs, until, waitUntilSleeping } from './lib/tre';
+import { finished, homeDirs, killJobProcesses, logSoFar, probeSpec, removeSpecs, submitAs, Submitted, treJobAs, until, waitUntilSleeping } from './lib/tre';
 
 jest.setTimeout(600000);
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** kill -9 every process of the job's batch step (the script and the podman client). */
-function killJobProcesses(jobId: string): number[] {
-  const pids = execFileSync('scontrol', ['listpids', jobId], { encoding: 'utf8' })
-    .split('\n')
-    .slice(1)
-    .map((line) => Number(line.trim().split(/\s+/)[0]))
-    .filter((pid) => pid > 0);
-  for (const pid of pids) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-  return pids;
-}
 
 function expectNothingLeft(user: string): void {
   expect(homeDirs(user).scratch).toEqual([]);

@@ -377,14 +377,17 @@ describe('apptainer job script', () => {
     expect(result.status).toBe(0);
     const sif = `${f.home}/probe:1.0.sif`;
     const pull = call(f, 'apptainer', 'pull');
-    expect(pull.argv).toEqual(['pull', '--force', '--no-https', sif, 'docker://127.0.0.1:5000/tre/probe:1.0']);
+    // Written beside its place, then renamed into it; no shared cache.
+    expect(pull.argv).toEqual(['pull', '--force', '--disable-cache', '--no-https', `${sif}.part-42`, 'docker://127.0.0.1:5000/tre/probe:1.0']);
+    expect(pull.env).toContain(`APPTAINER_TMPDIR=${f.home}/.tre-job/tmp/42`);
+    expect(listDir(f.home).filter((x) => x.startsWith('probe:1.0.sif'))).toEqual(['probe:1.0.sif']);
     expect(pull.env).toContain(`APPTAINER_DOCKER_PASSWORD=${TOKEN}`);
     expect(pull.env).toContain('APPTAINER_DOCKER_USERNAME=treuser');
     const run = call(f, 'apptainer', 'run');
     const [number] = outputs(f).map((x) => x.slice('outputs-'.length));
     const safe = join(f.safeDataRoot, MY_GROUP);
     expect(run.argv).toEqual([
-      'run', '--no-eval',
+      'run', '--no-eval', '--cleanenv', '--contain', '--net', '--network', 'none',
       '--bind', `${f.home}/outputs-${number}:/safe_outputs`,
       '--bind', `${f.home}/scratch-${number}:/scratch`,
       '--bind', `${safe}:${safe}`,
@@ -396,6 +399,7 @@ describe('apptainer job script', () => {
     expect(run.argv.join('\n')).not.toContain(TOKEN);
     expect(scratches(f)).toEqual([]);
     expect(listDir(f.jobDir)).toEqual(['job.sh', 'ledger', 'output.log']);
+    expect(listDir(join(f.home, '.tre-job', 'tmp'))).toEqual([]); // the job's APPTAINER_TMPDIR went with it
   });
 
   it('reuses an existing SIF with reuseSif, and pulls again (--force) without it', async () => {

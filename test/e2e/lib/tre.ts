@@ -1,5 +1,6 @@
 // tre-job as a test user on the real stack: submit with `tre-job submit` through runuser,
 // wait for the job, and read what it left behind.
+import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
@@ -135,4 +136,21 @@ export function processesOfUid(uid: string, text: string): number[] {
     }
   }
   return found;
+}
+
+/** kill -9 every process of the job's batch step (the script and the podman client). */
+export function killJobProcesses(jobId: string): number[] {
+  const pids = execFileSync('scontrol', ['listpids', jobId], { encoding: 'utf8' })
+    .split('\n')
+    .slice(1)
+    .map((line) => Number(line.trim().split(/\s+/)[0]))
+    .filter((pid) => pid > 0);
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  return pids;
 }
