@@ -5,6 +5,8 @@
 // what cannot run here (GPU flags), in the unit tests.
 import { chmodSync, existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import fc from 'fast-check';
+import { expandModel, hostileArbitraries } from '../fixtures/hostile';
 import { describeE2E, homeOf, readNulList, readToken, requireStack, runAs, StackEnv } from './lib/stack';
 import { finished, homeDirs, killJobProcesses, probeSpec, processesOf, removeSpecs, submitAs, treJobAs, until, waitUntilSleeping } from './lib/tre';
 
@@ -97,6 +99,36 @@ describeE2E('apptainer jobs with real Apptainer on the real stack', () => {
     } finally {
       chmodSync('/dev/fuse', 0o666);
     }
+  });
+
+  it('gives a few hundred generated hostile strings to a real Apptainer container byte-exact, in env and args, and runs none', async () => {
+    const canary = '/tmp/tre-e2e-canary-apptainer';
+    rmSync(canary, { force: true });
+    const seed = Number(process.env.TRE_PROPERTY_SEED ?? Date.now() % 2147483647);
+    console.log(`apptainer hostile batch seed ${seed} (TRE_PROPERTY_SEED=${seed} repeats it)`);
+    const values = fc.sample(hostileArbitraries(canary).shellish, { numRuns: 300, seed }).filter((v) => !v.includes('\r\n'));
+    const submitted = submitAs('alice', stack, probeSpec(stack, { runtime: 'apptainer', reuseSif: true, safeData: 'none', env: values.map((v, i) => `G${i}=${v}`), args: values }));
+    const { job, outputs } = await finished(submitted);
+    expect(job.exitCode).toBe(0);
+    const env = { HOME: homeOf('alice'), USER: 'alice', SLURM_JOB_ID: submitted.jobId };
+    expect(readNulList(join(outputs, 'probe', 'argv'))).toEqual(values.map((v) => expandModel(v, env)));
+    const seen = new Map(readNulList(join(outputs, 'probe', 'env-exec')).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+    values.forEach((v, i) => expect([i, seen.get(`G${i}`)]).toEqual([i, expandModel(v, env)]));
+    expect(existsSync(canary)).toBe(false);
+  });
+
+  it('a wrong token and a missing tag fail the pull with what to do, and leave nothing', async () => {
+    const wrong = await finished(submitAs('alice', stack, probeSpec(stack, { runtime: 'apptainer', safeData: 'none' }), { token: 'wrong-token' }));
+    expect(wrong.job.exitCode).toBe(1);
+    expect(wrong.log).toContain(`ERROR: Cannot pull ${stack.probeImage}: the registry refused access`);
+    expect(wrong.log).toContain(`Next: create a new read-only access token for ${stack.registry}`);
+    const tag = stack.probeImage.replace(/:[^:]+$/, ':no-such-tag');
+    const missing = await finished(submitAs('alice', stack, probeSpec(stack, { runtime: 'apptainer', safeData: 'none', image: tag })));
+    expect(missing.job.exitCode).toBe(1);
+    expect(missing.log).toContain(`ERROR: Cannot pull ${tag}: the image or its tag is not in the registry`);
+    expect(homeDirs('alice').scratch).toEqual([]);
+    expect(readdirSync(homeOf('alice')).filter((f) => f.includes('.sif.part-'))).toEqual([]);
+    expect(readdirSync(join(homeOf('alice'), '.tre-job', 'tmp'))).toEqual([]);
   });
 
   it('scancel: the container processes and scratch are gone, outputs kept, exit 143', async () => {
