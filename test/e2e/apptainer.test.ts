@@ -7,8 +7,8 @@ import { chmodSync, existsSync, readdirSync, readFileSync, rmSync, statSync } fr
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { expandModel, hostileArbitraries } from '../fixtures/hostile';
-import { describeE2E, homeOf, readNulList, readToken, requireStack, runAs, StackEnv } from './lib/stack';
-import { finished, homeDirs, killJobProcesses, probeSpec, processesOf, removeSpecs, submitAs, treJobAs, until, waitUntilSleeping } from './lib/tre';
+import { describeE2E, homeOf, jobInfo, readNulList, readToken, requireStack, runAs, StackEnv } from './lib/stack';
+import { finished, homeDirs, killJobProcesses, probeSpec, processesOf, processesOfUid, removeSpecs, submitAs, treJobAs, until, waitUntilSleeping } from './lib/tre';
 
 jest.setTimeout(180000);
 
@@ -129,6 +129,68 @@ describeE2E('apptainer jobs with real Apptainer on the real stack', () => {
     expect(homeDirs('alice').scratch).toEqual([]);
     expect(readdirSync(homeOf('alice')).filter((f) => f.includes('.sif.part-'))).toEqual([]);
     expect(readdirSync(join(homeOf('alice'), '.tre-job', 'tmp'))).toEqual([]);
+  });
+
+  it('Jupyter under Apptainer (the service\'s own runtime): the password logs in, a saved notebook stays in the home, scancel cleans up', async () => {
+    const image = stack.vars.TRE_TEST_JUPYTER_IMAGE as string;
+    const submitted = submitAs('alice', stack, probeSpec(stack, { image, runtime: 'apptainer', service: 'jupyter', safeData: 'none', env: ['TRE_BASE_URL=/node/${HOSTNAME}/${TRE_PORT}/'] }));
+    const file = join(submitted.jobDir, 'connection.yml');
+    await until(() => existsSync(file) || !/PENDING|RUNNING|CONFIGURING/.test(jobInfo(submitted.jobId)?.state ?? ''), 240000, 'connection.yml', 200);
+    const log = () => readFileSync(submitted.outputLog, 'utf8');
+    if (!existsSync(file)) throw new Error(`no connection.yml; log:\n${log()}`);
+    const c = Object.fromEntries(readFileSync(file, 'utf8').trim().split('\n').map((l) => l.split(': ') as [string, string]));
+    const base = `http://127.0.0.1:${c.port}/node/${c.host}/${c.port}`;
+    expect(log()).toContain(`The jupyter service is ready at http://${c.host}:${c.port}/node/${c.host}/${c.port}/ `);
+    expect((await fetch(`${base}/tree`, { redirect: 'manual' })).status).toBe(302);
+    expect((await fetch(`${base}/tree?token=${c.password}`, { redirect: 'manual' })).status).toBe(200);
+    const saved = `tre-saved-apptainer-${submitted.jobId}.ipynb`;
+    const put = await fetch(`${base}/api/contents/${saved}`, {
+      method: 'PUT',
+      headers: { authorization: `token ${c.password}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ type: 'notebook', content: { cells: [], metadata: {}, nbformat: 4, nbformat_minor: 4 } }),
+    });
+    expect(put.status).toBe(201);
+    const uid = runAs('alice', 'id -u').stdout.trim();
+    expect(processesOfUid(uid, c.password as string)).toEqual([]);
+    expect(runAs('alice', `scancel ${submitted.jobId}`).status).toBe(0);
+    const { log: ended } = await finished(submitted);
+    expect(ended).toContain('Summary: exit status 143: cancelled');
+    expect(existsSync(join(homeOf('alice'), saved))).toBe(true);
+    rmSync(join(homeOf('alice'), saved));
+    expect(existsSync(file)).toBe(false);
+    await until(() => processesOf('alice', 'jupyter').length === 0, 10000, 'the Jupyter processes to end', 50);
+    expect(homeDirs('alice').scratch).toEqual([]);
+  });
+
+  it('RStudio template (stand-in image) under Apptainer: password check, state dirs in $HOME/rstudio-tmp', async () => {
+    const image = stack.vars.TRE_TEST_HTTP_IMAGE as string;
+    const submitted = submitAs('alice', stack, probeSpec(stack, { image, runtime: 'apptainer', service: 'rstudio', safeData: 'none' }));
+    const file = join(submitted.jobDir, 'connection.yml');
+    await until(() => existsSync(file) || !/PENDING|RUNNING|CONFIGURING/.test(jobInfo(submitted.jobId)?.state ?? ''), 120000, 'connection.yml', 200);
+    if (!existsSync(file)) throw new Error(`no connection.yml; log:\n${readFileSync(submitted.outputLog, 'utf8')}`);
+    const c = Object.fromEntries(readFileSync(file, 'utf8').trim().split('\n').map((l) => l.split(': ') as [string, string]));
+    const base = `http://127.0.0.1:${c.port}`;
+    expect((await fetch(`${base}/`)).status).toBe(401);
+    const state = await fetch(`${base}/state.txt`, { headers: { authorization: `Basic ${Buffer.from(`tre:${c.password}`).toString('base64')}` } });
+    expect(state.status).toBe(200);
+    expect(await state.text()).toMatch(/\/var\/lib\/rstudio-server .*written/);
+    runAs('alice', `scancel ${submitted.jobId}`);
+    await finished(submitted);
+    expect(existsSync(join(homeOf('alice'), 'rstudio-tmp', 'var', 'lib', 'last-start'))).toBe(true);
+    expect(homeDirs('alice').scratch).toEqual([]);
+  });
+
+  it('time limit: USR1 before the limit stops the container and cleans up, exit 124, outputs kept', async () => {
+    const submitted = submitAs('alice', stack, probeSpec(stack, { runtime: 'apptainer', reuseSif: true, safeData: 'none', time: '00:01:00', env: { PROBE_SLEEP: '600' } }));
+    const outputs = await waitUntilSleeping(submitted);
+    const { job, log } = await finished(submitted, 180000);
+    expect(log).toContain('tre-job ERROR: Job is about to reach its time limit (SIGUSR1): stopping the container and cleaning up');
+    expect(log).toContain('tre-job INFO: Summary: exit status 124: stopped at its time limit');
+    expect(job.exitCode).toBe(124);
+    await until(() => processesOf('alice', 'probe:1.0.sif').length === 0, 10000, 'the apptainer processes to end', 50);
+    expect(homeDirs('alice').scratch).toEqual([]);
+    expect(existsSync(join(outputs, 'probe-sleeping'))).toBe(true);
+    expect(existsSync(join(homeOf('alice'), '.tre-job', 'tmp', submitted.jobId))).toBe(false);
   });
 
   it('scancel: the container processes and scratch are gone, outputs kept, exit 143', async () => {

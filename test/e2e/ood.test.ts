@@ -127,6 +127,17 @@ describeE2E('Open OnDemand Run Batch Container app on the real stack', () => {
     expectNoToken('alice', session);
   });
 
+  it('runs the form with runner apptainer on real Apptainer: the same argv and env, the SIF in the home, no token left', async () => {
+    const session = oodSubmit('alice', form({ runner: 'apptainer', reuse_sif: '0' }));
+    const { job, log, outputs } = await finished(session.submitted);
+    expect(job.exitCode).toBe(0);
+    expect(log).toContain(`tre-job INFO: Container ${homeOf('alice')}/probe:1.0.sif is now running.`);
+    expect(readNulList(join(outputs, 'probe', 'argv'))).toEqual(['-d', '5', '-n', 'two words', 'alice']);
+    expect(readNulList(join(outputs, 'probe', 'env'))).toContain('GREETING=hello from alice');
+    expect(existsSync(join(session.stagedRoot, 'credentials'))).toBe(false);
+    expectNoToken('alice', session);
+  });
+
   it('a bad form value fails the submit with the one-line message of tre-job, and nothing is staged or submitted', () => {
     const dataroot = join(homeOf('alice'), 'ondemand', 'data', 'sys', 'dashboard');
     const before = existsSync(join(dataroot, 'batch_connect/sys/batch_container/output')) ? readdirSync(join(dataroot, 'batch_connect/sys/batch_container/output')).length : 0;
