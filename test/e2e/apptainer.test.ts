@@ -3,9 +3,11 @@
 // in the pull's environment only, run with the safe-haven binds, values byte-exact, exit status,
 // reuseSif, and scancel clean-up. The recording shim (test/fixtures/bin/apptainer) is left for
 // what cannot run here (GPU flags), in the unit tests.
+import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
+import { BIN, ROOT } from '../helpers';
 import { expandModel, hostileArbitraries } from '../fixtures/hostile';
 import { describeE2E, homeOf, jobInfo, readNulList, readToken, requireStack, runAs, StackEnv } from './lib/stack';
 import { finished, homeDirs, killJobProcesses, probeSpec, processesOf, processesOfUid, removeSpecs, submitAs, treJobAs, until, waitUntilSleeping } from './lib/tre';
@@ -80,7 +82,7 @@ describeE2E('apptainer jobs with real Apptainer on the real stack', () => {
     expect(names.filter((n) => /^(SLURM_|USER_PATH$|MAIL$|SHELL$|LOGNAME$|OLDPWD$)/.test(n))).toEqual([]);
   });
 
-  it('without FUSE the image is unpacked into the job\'s own APPTAINER_TMPDIR; after kill -9, tre-job gc removes it with scratch', async () => {
+  it.each(['tre-job gc', 'the Slurm Epilog'])("without FUSE the image is unpacked into the job's own APPTAINER_TMPDIR; after kill -9, %s removes it with scratch", async (by) => {
     chmodSync('/dev/fuse', 0o600); // a host where users cannot mount FUSE
     try {
       const submitted = submitAs('alice', stack, probeSpec(stack, { runtime: 'apptainer', reuseSif: true, safeData: 'none', env: { PROBE_SLEEP: '600' } }));
@@ -90,8 +92,18 @@ describeE2E('apptainer jobs with real Apptainer on the real stack', () => {
       expect(killJobProcesses(submitted.jobId).length).toBeGreaterThan(0);
       await finished(submitted);
       expect(existsSync(tmp)).toBe(true); // no trap ran
-      const gc = treJobAs('alice', ['gc', '--site', stack.site]);
-      expect(gc.stdout).toMatch(new RegExp(`job ${submitted.jobId}: removed .*scratch-\\d{7}.*${tmp}`));
+      let said: string;
+      if (by === 'tre-job gc') {
+        said = treJobAs('alice', ['gc', '--site', stack.site]).stdout;
+      } else {
+        // As slurmd runs it: as root, with the job's id and user in the environment.
+        const epilogLog = `/tmp/tre-e2e-epilog-apptainer-${submitted.jobId}.log`;
+        spawnSync('bash', [join(ROOT, 'contrib', 'slurm-epilog.sh')], {
+          env: { PATH: '/usr/bin:/bin:/usr/sbin:/sbin', SLURM_JOB_ID: submitted.jobId, SLURM_JOB_USER: 'alice', TRE_JOB_BIN: `node ${BIN}`, TRE_JOB_EPILOG_LOG: epilogLog },
+        });
+        said = readFileSync(epilogLog, 'utf8');
+      }
+      expect(said).toMatch(new RegExp(`job ${submitted.jobId}: removed .*scratch-\\d{7}.*${tmp}`));
       expect(existsSync(tmp)).toBe(false);
       expect(homeDirs('alice').scratch).toEqual([]);
       expect(processesOf('alice', 'probe:1.0.sif')).toEqual([]);
@@ -191,6 +203,17 @@ describeE2E('apptainer jobs with real Apptainer on the real stack', () => {
     expect(homeDirs('alice').scratch).toEqual([]);
     expect(existsSync(join(outputs, 'probe-sleeping'))).toBe(true);
     expect(existsSync(join(homeOf('alice'), '.tre-job', 'tmp', submitted.jobId))).toBe(false);
+  });
+
+  it('several jobs pulling one image at once: one pull at a time, every job runs, the SIF is whole, no partial file is left', async () => {
+    rmSync(sif(), { force: true });
+    const jobs = [0, 1].map(() => submitAs('alice', stack, probeSpec(stack, { runtime: 'apptainer', safeData: 'none' })));
+    const results = await Promise.all(jobs.map((j) => finished(j)));
+    expect(results.map((r) => r.job.exitCode)).toEqual([0, 0]);
+    // Each pulled in turn (the lock), so neither saw the other's half-written SIF.
+    for (const r of results) expect(r.log).toContain(`Pulling docker://${stack.probeImage} to ${sif()}`);
+    expect(readdirSync(homeOf('alice')).filter((f) => f.includes('.sif.part-'))).toEqual([]);
+    expect(runAs('alice', `apptainer -s inspect ${sif()}`).status).toBe(0);
   });
 
   it('scancel: the container processes and scratch are gone, outputs kept, exit 143', async () => {

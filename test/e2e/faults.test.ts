@@ -1,14 +1,15 @@
 // Faults on the real stack. After each: no scratch dir, no container, outputs intact, a
 // clear reason in output.log, and a non-zero exit where the job failed.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT } from '../helpers';
 import { describeE2E, homeOf, jobInfo, podmanPsAll, requireStack, runAs, StackEnv } from './lib/stack';
-import { finished, homeDirs, killJobProcesses, logSoFar, probeSpec, removeSpecs, submitAs, Submitted, treJobAs, until, waitUntilSleeping } from './lib/tre';
+import { finished, homeDirs, killJobProcesses, logSoFar, probeSpec, processesOf, removeSpecs, submitAs, Submitted, treJobAs, until, waitUntilSleeping } from './lib/tre';
 
 jest.setTimeout(600000);
 
+const KILL_WAIT_MS = 5000;
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function expectNothingLeft(user: string): void {
@@ -66,15 +67,19 @@ describeE2E('faults on the real stack', () => {
     expectNothingLeft('alice');
   });
 
-  it('the registry being down fails the job with a clear reason, and nothing is left', async () => {
+  // Podman logs in first; Apptainer's pull is its first contact with the registry.
+  it.each([
+    ['podman', 'login'],
+    ['apptainer', 'pull'],
+  ])('the registry being down fails a %s job with a clear reason, and nothing is left', async (runtime, step) => {
     execFileSync('pkill', ['-u', 'docker-registry', '-f', 'docker-registry serve']);
     // Wait until it has really gone: setup.sh must not find a dying registry still answering.
     await until(() => spawnSync('pgrep', ['-u', 'docker-registry', '-f', 'docker-registry serve']).status !== 0, 10000, 'the registry to stop', 50);
     try {
-      const { job, log } = await finished(submitAs('alice', stack, probeSpec(stack)));
+      const { job, log } = await finished(submitAs('alice', stack, probeSpec(stack, { runtime })));
       expect(job.exitCode).toBe(1);
       // Unreachable, not a bad token: the Next: line must not send the user to make a new token.
-      expect(log).toContain('tre-job ERROR: Cannot reach the registry 127.0.0.1:5000 (the login failed before it could check the token or the image)');
+      expect(log).toContain(`tre-job ERROR: Cannot reach the registry 127.0.0.1:5000 (the ${step} failed before it could check the token or the image)`);
       expect(log).toMatch(/tre-job INFO: The runtime said: .*connection refused/);
       expect(log).toContain('tre-job INFO: Next: the registry may be down, or this back-end may not reach it');
       expect(log).not.toMatch(/Next: .*token/);
@@ -107,15 +112,18 @@ describeE2E('faults on the real stack', () => {
     expect(free).toBeGreaterThan(30 * 1024);
   });
 
-  it('scancel at 20 random moments (pending, prologue, pull, run, clean-up): nothing left behind each time', async () => {
+  it.each([
+    ['podman', 20],
+    ['apptainer', 10],
+  ])('%s: scancel at %i random moments (pending, prologue, pull, run, clean-up): nothing left behind each time', async (runtime, trials) => {
     const seed = Number(process.env.TRE_FAULT_SEED ?? Date.now() % 100000);
-    console.log(`scancel fault seed ${seed} (TRE_FAULT_SEED=${seed} repeats it)`);
+    console.log(`${runtime} scancel fault seed ${seed} (TRE_FAULT_SEED=${seed} repeats it)`);
     let state = seed;
     const random = () => ((state = (state * 1103515245 + 12345) % 2147483648) / 2147483648);
     const phases: Record<string, number> = {};
     const jobDirs: string[] = [];
-    for (let trial = 0; trial < 20; trial++) {
-      const submitted: Submitted = submitAs('alice', stack, probeSpec(stack, { env: { PROBE_SLEEP: '1' } }));
+    for (let trial = 0; trial < trials; trial++) {
+      const submitted: Submitted = submitAs('alice', stack, probeSpec(stack, { runtime, env: { PROBE_SLEEP: '1' } }));
       jobDirs.push(submitted.jobDir);
       await pause(Math.floor(random() * 2500));
       const phaseAtCancel = logSoFar(submitted).match(/Cleaning up|is now running|Pulling|Logging in|started/g)?.pop() ?? 'not started';
@@ -123,6 +131,7 @@ describeE2E('faults on the real stack', () => {
       const { job, log, outputs } = await finished(submitted);
       phases[phaseAtCancel] = (phases[phaseAtCancel] ?? 0) + 1;
       expectNothingLeft('alice');
+      await until(() => processesOf('alice', '.sif').length === 0, KILL_WAIT_MS, 'no apptainer process left', 20);
       if (log.includes('Job cancelled (SIGTERM)')) {
         expect(log).toContain('Summary: exit status 143: cancelled');
         expect(job.state).toBe('CANCELLED');
@@ -140,5 +149,9 @@ describeE2E('faults on the real stack', () => {
     // A job cancelled before it pulled left its token; one gc run removes every one of them.
     expect(treJobAs('alice', ['gc', '--site', stack.site]).status).toBe(0);
     expect(jobDirs.filter((dir) => existsSync(join(dir, 'credentials')))).toEqual([]);
+    // Nor an Apptainer temporary dir or a half-pulled SIF.
+    const tmp = join(homeOf('alice'), '.tre-job', 'tmp');
+    expect(existsSync(tmp) ? readdirSync(tmp) : []).toEqual([]);
+    expect(readdirSync(homeOf('alice')).filter((f) => f.includes('.sif.part-'))).toEqual([]);
   });
 });
