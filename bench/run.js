@@ -24,6 +24,7 @@ const PHASE_NAMES = {
   4: 'clean-up after scancel',
   5: 'throughput',
   6: 'render growth',
+  7: 'job-side overhead, Apptainer',
 };
 
 // ---------------------------------------------------------------- settings
@@ -43,16 +44,16 @@ const CFG = {
   jobs: intEnv('BENCH_JOBS', 200), // phase 5: jobs per side
   renderIters: intEnv('BENCH_RENDER_ITERS', 20), // phase 6: renders per size
   phases: new Set(
-    (process.env.BENCH_PHASES || '1,2,3,4,5,6')
+    (process.env.BENCH_PHASES || '1,2,3,4,5,6,7')
       .split(',')
       .map((s) => s.trim())
       .filter(Boolean)
       .map(Number),
   ),
 };
-for (const p of CFG.phases) if (!PHASE_NAMES[p]) fail(`BENCH_PHASES: unknown phase ${p} (1-6)`);
+for (const p of CFG.phases) if (!PHASE_NAMES[p]) fail(`BENCH_PHASES: unknown phase ${p} (1-7)`);
 if (!/^[a-z_][a-z0-9_-]*$/.test(CFG.user)) fail(`BENCH_USER: bad user name ${JSON.stringify(CFG.user)}`);
-const STACK_PHASES = [2, 3, 4, 5].filter((p) => CFG.phases.has(p));
+const STACK_PHASES = [2, 3, 4, 5, 7].filter((p) => CFG.phases.has(p));
 
 // ---------------------------------------------------------------- small helpers
 
@@ -322,12 +323,13 @@ function workspace(stack) {
   };
   // The user's own copy of the token, as they would keep it (~/.registry-token, 0600).
   const token = own(path.join(dir, 'token'), `${stack.token}\n`, 0o600);
-  const spec = (name, extraEnv = []) =>
+  const spec = (name, extraEnv = [], runtime = 'podman') =>
     own(
       path.join(dir, `${name}.yaml`),
       [
         '# written by bench/run.js',
         `image: ${stack.image}`,
+        `runtime: ${runtime}`,
         'registry:',
         `  username: ${stack.registryUser}`,
         'time: "00:10:00"',
@@ -343,10 +345,29 @@ function workspace(stack) {
 /**
  * The hand-written baseline: what a user writes without tre-job. Same podman login (token on
  * stdin, temporary authfile), pull and `podman run --rm` with the same flags and the same two
- * mounts ($HOME/outputs-*, $HOME/scratch-*), scratch removed by an EXIT trap.
+ * mounts ($HOME/outputs-*, $HOME/scratch-*), scratch removed by an EXIT trap. For Apptainer: the
+ * same pull (token in the pull's environment, no cache, to a SIF in the home) and `apptainer run`
+ * with the same isolation flags and binds.
  */
-function handScript(outputLine) {
+function handScript(outputLine, runtime = 'podman') {
   const s = WS.stack;
+  if (runtime === 'apptainer') {
+    return `#!/bin/bash
+#SBATCH --job-name=probe-hand
+#SBATCH --time=00:10:00
+${outputLine ? `#SBATCH --output=${outputLine}\n` : ''}set -euo pipefail
+n=$SLURM_JOB_ID
+out=$HOME/outputs-hand-$n
+scratch=$HOME/scratch-hand-$n
+sif=$HOME/probe-hand.sif
+mkdir "$out" "$scratch"
+trap 'rm -rf "$scratch"' EXIT
+APPTAINER_DOCKER_USERNAME=${shq(s.registryUser)} APPTAINER_DOCKER_PASSWORD=$(<${shq(WS.token)}) \\
+  apptainer -s pull --force --disable-cache --no-https "$sif" ${shq(`docker://${s.image}`)}
+apptainer run --no-eval --cleanenv --contain --net --network none \\
+  --bind "$out:/safe_outputs" --bind "$scratch:/scratch" "$sif"
+`;
+  }
   return `#!/bin/bash
 #SBATCH --job-name=probe-hand
 #SBATCH --time=00:10:00
@@ -571,11 +592,12 @@ function runWrapped(dir, script) {
   return { id, ms: (usOf(times[1]) - usOf(times[0])) / 1000, log: readLog(path.join(dir, 'wrap.log')) };
 }
 
-function phase3(results) {
-  note(`phase 3: job-side wall time, tre-job script vs hand-written, ${CFG.jobTrials} interleaved pairs of real jobs as ${CFG.user}`);
-  const spec = WS.spec('job');
-  const base = WS.sub('job-side');
-  const hand = WS.own(path.join(base, 'hand.sh'), handScript(''), 0o755);
+function phase3(results, runtime = 'podman') {
+  const number = runtime === 'podman' ? 3 : 7;
+  note(`phase ${number}: job-side wall time (${runtime}), tre-job script vs hand-written, ${CFG.jobTrials} interleaved pairs of real jobs as ${CFG.user}`);
+  const spec = WS.spec(`job-${runtime}`, [], runtime);
+  const base = WS.sub(`job-side-${runtime}`);
+  const hand = WS.own(path.join(base, 'hand.sh'), handScript('', runtime), 0o755);
   const A = [];
   const B = [];
   for (let i = -1; i < CFG.jobTrials; i++) {
@@ -595,7 +617,7 @@ function phase3(results) {
         fs.rmSync(outputs, { recursive: true, force: true });
         if (i >= 0) A.push(r.ms);
       } else {
-        const dir = WS.sub(`job-side/B${i}`);
+        const dir = WS.sub(`job-side-${runtime}/B${i}`);
         const r = runWrapped(dir, hand);
         fs.rmSync(path.join(WS.home, `outputs-hand-${r.id}`), { recursive: true, force: true });
         if (i >= 0) B.push(r.ms);
@@ -605,7 +627,7 @@ function phase3(results) {
   const a = median(A);
   const b = median(B);
   results.rows.push({
-    what: '3. job wall time, tre-job script vs hand-written (in the job)',
+    what: `${number}. job wall time, tre-job script vs hand-written (in the job${runtime === 'podman' ? '' : ', Apptainer'})`,
     a,
     b,
     ratio: a / b,
@@ -614,7 +636,7 @@ function phase3(results) {
     ok: a - b <= 50,
   });
   const diffs = A.map((x, k) => x - B[k]);
-  results.jobSide = { aP95: pct(A, 95), bP95: pct(B, 95), pairedMedianDiff: median(diffs) };
+  results.jobSide = { ...(results.jobSide ?? {}), [runtime]: { aP95: pct(A, 95), bP95: pct(B, 95), pairedMedianDiff: median(diffs) } };
 }
 
 // ---------------------------------------------------------------- phase 4: clean-up latency after scancel
@@ -919,9 +941,8 @@ function report(results, elapsedMs) {
     const l = results.submitLeaks;
     if (l) p(`Scratch dirs left behind by those cancelled jobs: ${Number.isFinite(l.count) ? `${l.count}${l.count ? ` (${l.note}; removed by the bench)` : ''}` : l.note}.`);
   }
-  if (results.jobSide) {
-    const j = results.jobSide;
-    p(`Job wall time p95: tre-job ${fmt(j.aP95)}, hand-written ${fmt(j.bP95)}; median of the per-pair differences ${fmt(j.pairedMedianDiff)}.`);
+  for (const [runtime, j] of Object.entries(results.jobSide ?? {})) {
+    p(`Job wall time p95 (${runtime}): tre-job ${fmt(j.aP95)}, hand-written ${fmt(j.bP95)}; median of the per-pair differences ${fmt(j.pairedMedianDiff)}.`);
   }
   if (results.submitRaw || results.jobSide) p('');
   if (results.cancel) {
@@ -1062,10 +1083,10 @@ function main() {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
-    for (const phase of [1, 2, 3, 4, 5, 6]) {
+    for (const phase of [1, 2, 3, 4, 5, 6, 7]) {
       if (!CFG.phases.has(phase)) continue;
       const s = Date.now();
-      ({ 1: phase1, 2: phase2, 3: phase3, 4: phase4, 5: phase5, 6: phase6 })[phase](results);
+      ({ 1: phase1, 2: phase2, 3: phase3, 4: phase4, 5: phase5, 6: phase6, 7: (r) => phase3(r, 'apptainer') })[phase](results);
       note(`phase ${phase} (${PHASE_NAMES[phase]}) took ${((Date.now() - s) / 1000).toFixed(1)} s`);
     }
   } catch (err) {
