@@ -14,6 +14,8 @@ const modeBits = (path: string) => statSync(path).mode & 0o777;
 /** The messages of the log's lines at LEVEL. */
 const lines = (output: string, level: string) => output.split('\n').filter((l) => l.includes(` tre-job ${level}: `)).map((l) => l.slice(l.indexOf(`${level}: `) + level.length + 2));
 
+// Services wait up to 10 s for their HTTP answer (two node servers start on a loaded machine).
+jest.setTimeout(20000);
 let f: Fixture;
 beforeEach(() => (f = fixture()));
 afterEach(() => f.remove());

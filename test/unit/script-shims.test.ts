@@ -16,6 +16,8 @@ function everyRecordedByte(f: Fixture, kinds: string[]): string {
     .join('\n');
 }
 
+// Services wait up to 10 s for their HTTP answer (two node servers start on a loaded machine).
+jest.setTimeout(20000);
 let f: Fixture;
 beforeEach(() => (f = fixture()));
 afterEach(() => f.remove());
@@ -329,7 +331,8 @@ describe('interactive services', () => {
     expect(result.output).toMatch(/WARNING: The http service ended before it answered on port \d+, which another process holds; trying another port/);
     expect(result.output).toMatch(/Starting the http service on port \d+ \(attempt 2\)/);
     expect(calls(f).filter((c) => c.startsWith('podman run'))).toHaveLength(2);
-  });
+    // Two node servers start (the port holder and the service): slow on a loaded machine.
+  }, 20000);
 
   it('gives up after the timeout when the service never answers: non-zero, container removed, nothing left', async () => {
     const result = await runScript(f, render(f, { service: 'jupyter', safeData: 'none' }, SERVICE_SITE), { SHIM_SERVICE: 'never' });
