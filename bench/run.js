@@ -351,15 +351,17 @@ function workspace(stack) {
  */
 function handScript(outputLine, runtime = 'podman') {
   const s = WS.stack;
-  if (runtime === 'apptainer') {
-    return `#!/bin/bash
+  // The same start for both runtimes: directives and the names of the job's two directories.
+  const head = `#!/bin/bash
 #SBATCH --job-name=probe-hand
 #SBATCH --time=00:10:00
 ${outputLine ? `#SBATCH --output=${outputLine}\n` : ''}set -euo pipefail
 n=$SLURM_JOB_ID
 out=$HOME/outputs-hand-$n
 scratch=$HOME/scratch-hand-$n
-sif=$HOME/probe-hand.sif
+`;
+  if (runtime === 'apptainer') {
+    return `${head}sif=$HOME/probe-hand.sif
 mkdir "$out" "$scratch"
 trap 'rm -rf "$scratch"' EXIT
 APPTAINER_DOCKER_USERNAME=${shq(s.registryUser)} APPTAINER_DOCKER_PASSWORD=$(<${shq(WS.token)}) \\
@@ -368,14 +370,7 @@ apptainer run --no-eval --cleanenv --contain --net --network none \\
   --bind "$out:/safe_outputs" --bind "$scratch:/scratch" "$sif"
 `;
   }
-  return `#!/bin/bash
-#SBATCH --job-name=probe-hand
-#SBATCH --time=00:10:00
-${outputLine ? `#SBATCH --output=${outputLine}\n` : ''}set -euo pipefail
-n=$SLURM_JOB_ID
-out=$HOME/outputs-hand-$n
-scratch=$HOME/scratch-hand-$n
-auth=${WS.dir}/auth-$n.json
+  return `${head}auth=${WS.dir}/auth-$n.json
 mkdir "$out" "$scratch"
 trap 'rm -rf "$scratch" "$auth"' EXIT
 podman login --authfile "$auth" --username ${shq(s.registryUser)} --password-stdin --tls-verify=false ${shq(s.registry)} <${shq(WS.token)} >/dev/null
