@@ -24,6 +24,8 @@ export function parseSpec(value: unknown): JobSpec {
 }
 
 export interface EnvVar {
+  /** Where it was written: env.NAME (map) or env.N (list), for messages. */
+  field: string;
   name: string;
   /** As written: ${VAR}/$VAR expand on the back-end, \$ is a literal $. */
   value: string;
@@ -46,6 +48,6 @@ export function normalizeEnv(env: JobSpec['env']): EnvVar[] {
     // Measured with Podman 4.3: `--env NAME=VALUE` turns CR LF into LF. Refuse rather than alter.
     if (value.includes('\r\n')) throw new InputError(field, 'must not contain a CR LF line break (use LF)');
     seen.add(name);
-    return { name, value };
+    return { field, name, value };
   });
 }

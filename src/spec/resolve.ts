@@ -68,7 +68,7 @@ export function resolveJob(spec: JobSpec, site: Site): Job {
   if (spec.service) {
     const reserved = reservedEnvNames(spec.service);
     const clash = env.find((e) => reserved.includes(e.name));
-    if (clash) throw new InputError(envField(spec, clash.name), `${clash.name} is set by tre-job for a ${spec.service} service (reserved: ${reserved.join(', ')})`);
+    if (clash) throw new InputError(clash.field, `${clash.name} is set by tre-job for a ${spec.service} service (reserved: ${reserved.join(', ')})`);
   }
   const registryHost = registry.pullHost ?? registry.host;
   const partition = spec.partition ?? site.partition;
@@ -98,11 +98,6 @@ export function resolveJob(spec: JobSpec, site: Site): Job {
   };
 }
 
-/** The field an env variable was written in: env.NAME (map) or env.N (list). */
-function envField(spec: JobSpec, name: string): string {
-  return Array.isArray(spec.env) ? `env.${spec.env.findIndex((line) => line.startsWith(`${name}=`))}` : `env.${name}`;
-}
-
 /**
  * ${NAME} in args and env expands on the back-end, when the job starts, where a name the spec
  * sets in env is not set (env reaches the container only): `sh -c 'cat $INPUT'` with INPUT in
@@ -112,7 +107,7 @@ function expansionWarnings(spec: JobSpec, env: EnvVar[]): string[] {
   const names = new Set(env.map((e) => e.name));
   const values: [string, string, string | null][] = [
     ...spec.args.map((value, i): [string, string, string | null] => [`args.${i}`, value, null]),
-    ...env.map((e): [string, string, string | null] => [envField(spec, e.name), e.value, e.name]),
+    ...env.map((e): [string, string, string | null] => [e.field, e.value, e.name]),
   ];
   return values.flatMap(([field, value, self]) =>
     [...new Set(referencedVariables(value))]
