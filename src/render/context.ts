@@ -22,7 +22,10 @@ export interface ScriptContext {
   jobDir: string | null;
   runtimeCommand: string;
   pullRef: string;
+  /** What Apptainer pulls: never a tag and a digest together (it refuses them). */
   imageUri: string;
+  /** The digest-pinned source a SIF must record to be run (null: not pinned). */
+  pinnedRef: string | null;
   registryHost: string;
   insecureRegistry: boolean;
   registryUsername: string | null;
@@ -111,7 +114,8 @@ export function buildContext(job: Job, site: Site, options: RenderOptions = {}):
     jobDir: jobDir ?? null,
     runtimeCommand: job.runtime === 'podman' ? site.podman : site.apptainer,
     pullRef: job.pullRef,
-    imageUri: `docker://${job.pullRef}`,
+    imageUri: `docker://${job.pinnedRef ?? job.pullRef}`,
+    pinnedRef: job.pinnedRef ?? null,
     registryHost: job.registryHost,
     insecureRegistry: job.insecureRegistry,
     registryUsername: job.registryUsername ?? null,

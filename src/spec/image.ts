@@ -57,6 +57,15 @@ export function pullReference(image: ImageRef, pullHost: string): string {
   return `${pullHost}/${image.path}${image.digest ? `${tag}@${image.digest}` : tag || ':latest'}`;
 }
 
+/**
+ * The digest-pinned reference without its tag (`HOST/PATH@sha256:...`), or undefined when the
+ * image is not pinned. Apptainer refuses a reference with both a tag and a digest, and records
+ * this form as the SIF's source, which is how a pulled or reused SIF is checked against the pin.
+ */
+export function pinnedReference(image: ImageRef, pullHost: string): string | undefined {
+  return image.digest ? `${pullHost}/${image.path}@${image.digest}` : undefined;
+}
+
 /** `name:tag` as the service shows it: the Slurm job name and the SIF file's stem. */
 export function displayName(image: ImageRef): string {
   if (image.tag) return `${image.name}:${image.tag}`;

@@ -4,7 +4,7 @@ import { checkRunnerArgs, MountSource } from '../policy';
 import { reservedEnvNames } from '../service';
 import { referencedVariables } from '../render/quote';
 import type { Site } from '../site/schema';
-import { displayName, ImageRef, parseImageRef, pullReference } from './image';
+import { displayName, ImageRef, parseImageRef, pinnedReference, pullReference } from './image';
 import { EnvVar, normalizeEnv } from './load';
 import { JobSpec, TIME } from './schema';
 
@@ -14,6 +14,8 @@ export interface Job {
   image: ImageRef;
   /** What the runtime pulls (the site's pullHost applied). */
   pullRef: string;
+  /** `HOST/PATH@sha256:...` when the image is pinned by digest (see pinnedReference). */
+  pinnedRef?: string;
   /** Registry host to log in to (the pull host). */
   registryHost: string;
   insecureRegistry: boolean;
@@ -76,6 +78,7 @@ export function resolveJob(spec: JobSpec, site: Site): Job {
     runtime,
     image,
     pullRef: pullReference(image, registryHost),
+    ...(image.digest ? { pinnedRef: pinnedReference(image, registryHost) } : {}),
     registryHost,
     insecureRegistry: registry.insecure,
     ...(spec.registry ? { registryUsername: spec.registry.username } : {}),

@@ -16,6 +16,19 @@ jest.setTimeout(180000);
 
 const gidOf = (group: string) => Number(readFileSync('/etc/group', 'utf8').split('\n').find((l) => l.startsWith(`${group}:`))?.split(':')[2]);
 
+/** The registry's digest of IMAGE (HOST/PATH:TAG), asked with the test token as a client would. */
+async function registryDigest(stack: StackEnv, image: string): Promise<string> {
+  const [, host, path, tag] = /^([^/]+)\/(.+):([^:/]+)$/.exec(image) ?? [];
+  const auth = Buffer.from(`${stack.registryUser}:${readToken(stack)}`).toString('base64');
+  const reply = await fetch(`http://${host}/v2/${path}/manifests/${tag}`, {
+    method: 'HEAD',
+    headers: { Authorization: `Basic ${auth}`, Accept: 'application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json' },
+  });
+  const digest = reply.headers.get('docker-content-digest');
+  if (!reply.ok || !digest) throw new Error(`registry HEAD ${image}: ${reply.status}, no digest`);
+  return digest;
+}
+
 describeE2E('apptainer jobs with real Apptainer on the real stack', () => {
   let stack: StackEnv;
   const sif = () => join(homeOf('alice'), 'probe:1.0.sif');
@@ -67,6 +80,37 @@ describeE2E('apptainer jobs with real Apptainer on the real stack', () => {
     expect(log).toContain("Summary: exit status 7: the container's own exit status");
     expect(statSync(sif()).mtimeMs).toBe(before);
     expect(readdirSync(submitted.jobDir).sort()).toEqual(['job.json', 'job.sh', 'ledger', 'output.log']);
+  });
+
+  it.each(['podman', 'apptainer'])('a %s job of an image pinned by tag and digest runs exactly that image; a wrong digest fails the pull with what to do', async (runtime) => {
+    const digest = await registryDigest(stack, stack.probeImage);
+    const pinned = `${stack.probeImage}@${digest}`;
+    const ok = await finished(submitAs('alice', stack, probeSpec(stack, { runtime, image: pinned, safeData: 'none' })));
+    expect(ok.log).not.toContain('ERROR');
+    expect(ok.job.exitCode).toBe(0);
+    const wrongDigest = `sha256:${'0'.repeat(64)}`;
+    const wrong = await finished(submitAs('alice', stack, probeSpec(stack, { runtime, image: `${stack.probeImage}@${wrongDigest}`, safeData: 'none' })));
+    expect(wrong.job.exitCode).toBe(1);
+    expect(wrong.log).toContain(`ERROR: Cannot pull ${stack.probeImage}@${wrongDigest}: the image or its tag is not in the registry`);
+    expect(homeDirs('alice').scratch).toEqual([]);
+  });
+
+  it('reuseSif with a digest-pinned image reuses only a SIF Apptainer recorded as pulled by that digest', async () => {
+    const digest = await registryDigest(stack, stack.probeImage);
+    const pinnedBy = `${stack.probeImage.replace(/:[^:/]+$/, '')}@${digest}`;
+    // Make the SIF one pulled by tag (as earlier jobs here did): a pinned job must not run it.
+    const byTag = await finished(submitAs('alice', stack, probeSpec(stack, { runtime: 'apptainer', safeData: 'none' })));
+    expect(byTag.job.exitCode).toBe(0);
+    const spec = probeSpec(stack, { runtime: 'apptainer', image: `${stack.probeImage}@${digest}`, reuseSif: true, safeData: 'none' });
+    const first = await finished(submitAs('alice', stack, spec));
+    expect(first.job.exitCode).toBe(0);
+    expect(first.log).toContain(`Not reusing ${sif()}: it was not pulled as ${pinnedBy}`);
+    expect(first.log).toContain(`Pulling docker://${pinnedBy} to ${sif()}`);
+    expect(runAs('alice', `apptainer inspect --deffile ${sif()}`).stdout).toContain(`from: ${pinnedBy}\n`);
+    const second = await finished(submitAs('alice', stack, spec));
+    expect(second.job.exitCode).toBe(0);
+    expect(second.log).toContain(`Reusing ${sif()} (reuseSif; it was pulled as ${pinnedBy})`);
+    expect(second.log).not.toContain('Pulling');
   });
 
   it.each(['podman', 'apptainer'])("a %s batch container has no network and none of the host's environment", async (runtime) => {
