@@ -95,6 +95,18 @@ describeE2E('apptainer jobs with real Apptainer on the real stack', () => {
     expect(homeDirs('alice').scratch).toEqual([]);
   });
 
+  it('mounts $HOME/safe_data rather than the project directory when it exists (bob): readable and writable inside', async () => {
+    const submitted = submitAs('bob', stack, probeSpec(stack, { runtime: 'apptainer', env: { PROBE_SAFE_DATA: '${HOME}/safe_data', PROBE_TAG: 'bob-appt-${SLURM_JOB_ID}' } }));
+    const { job, log } = await finished(submitted);
+    expect(job.exitCode).toBe(0);
+    expect(log).toContain(`Safe data: ${homeOf('bob')}/safe_data (mounted at ${homeOf('bob')}/safe_data)`);
+    const written = join(homeOf('bob'), 'safe_data', `probe-wrote-bob-appt-${submitted.jobId}`);
+    expect(existsSync(written)).toBe(true);
+    rmSync(written);
+    expect(existsSync(join('/safe_data/demo', `probe-wrote-bob-appt-${submitted.jobId}`))).toBe(false);
+    rmSync(join(homeOf('bob'), 'probe:1.0.sif'), { force: true });
+  });
+
   it('reuseSif with a digest-pinned image reuses only a SIF Apptainer recorded as pulled by that digest', async () => {
     const digest = await registryDigest(stack, stack.probeImage);
     const pinnedBy = `${stack.probeImage.replace(/:[^:/]+$/, '')}@${digest}`;
