@@ -171,8 +171,8 @@ describeE2E('hardening on the real stack', () => {
     }
   });
 
-  it('under umask 000 outputs, scratch, the job dir and its files give nothing to group or others; carol reads nothing', async () => {
-    const spec = writeSpec(probeSpec(stack, { safeData: 'none', time: '00:02:00' }));
+  it.each(['podman', 'apptainer'])('%s: under umask 000 outputs, scratch, the job dir and its files give nothing to group or others; carol reads nothing', async (runtime) => {
+    const spec = writeSpec(probeSpec(stack, { runtime, safeData: 'none', time: '00:02:00' }));
     const r = runAs('alice', `umask 000; ${['node', BIN, 'submit', spec, '--site', stack.site, '--token-stdin', '--json'].map(shq).join(' ')}`, { input: `${readToken(stack)}\n` });
     expect(r.status).toBe(0);
     const submitted = JSON.parse(r.stdout) as Submitted;

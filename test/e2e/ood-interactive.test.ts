@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { BIN, ROOT } from '../helpers';
 import { describeE2E, homeOf, jobInfo, podmanPsAll, readToken, requireStack, runAs, shq, StackEnv } from './lib/stack';
-import { until } from './lib/tre';
+import { processesOf, until } from './lib/tre';
 
 jest.setTimeout(240000);
 const APP = join(ROOT, 'ood', 'apps', 'jupyter');
@@ -33,10 +33,10 @@ describeE2E('Open OnDemand Jupyter app on the real stack', () => {
     rmSync(siteDir, { recursive: true, force: true });
   });
 
-  it('a Jupyter session: connection.yml from tre-job.sh, and the view\'s POST logs bob in; scancel leaves nothing running', async () => {
+  it.each(['podman', 'apptainer'])('a Jupyter session with runner %s: connection.yml from tre-job.sh, and the view\'s POST logs bob in; scancel leaves nothing running', async (runner) => {
     const image = stack.vars.TRE_TEST_JUPYTER_IMAGE as string;
     const token = readToken(stack);
-    const values = { cluster: 'tre', image, registry_username: stack.registryUser, registry_token: token, runner: 'podman', cpus: '1', memory_gib: '2', use_gpu: '0', env_vars: '', container_args: '' };
+    const values = { cluster: 'tre', image, registry_username: stack.registryUser, registry_token: token, runner, cpus: '1', memory_gib: '2', use_gpu: '0', env_vars: '', container_args: '' };
     const dataroot = join(homeOf(USER), 'ondemand', 'data', 'sys', 'dashboard');
     const r = runAs(USER, ['ruby', OOD_RB, 'save', APP, dataroot].map(shq).join(' '), {
       input: JSON.stringify(values),
@@ -103,5 +103,6 @@ describeE2E('Open OnDemand Jupyter app on the real stack', () => {
     expect(statSync(join(homeOf(USER), saved)).uid).toBe(statSync(homeOf(USER)).uid); // survived the job, and is the user's
     rmSync(join(homeOf(USER), saved));
     expect(podmanPsAll(USER).join('\n')).not.toContain(`jupyter-${session.stagedRoot.split('/').pop()}`);
+    expect(processesOf(USER, 'jupyter:1.0.sif')).toEqual([]);
   });
 });

@@ -5,7 +5,7 @@ import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { describeE2E, homeOf, podmanPsAll, requireStack, runAs, StackEnv } from './lib/stack';
-import { finished, homeDirs, probeSpec, processesOfUid, removeSpecs, submitAs, Submitted, until } from './lib/tre';
+import { finished, homeDirs, probeSpec, processesOf, processesOfUid, removeSpecs, submitAs, Submitted, until } from './lib/tre';
 
 jest.setTimeout(240000);
 
@@ -93,17 +93,18 @@ describeE2E('interactive services on the real stack', () => {
     expect(existsSync(join(homeOf('alice'), 'rstudio-tmp', 'var', 'lib', 'last-start'))).toBe(true);
   });
 
-  it('a service that never answers: the job ends after the timeout, non-zero, with nothing left behind', async () => {
+  it.each(['podman', 'apptainer'])('a %s service that never answers: the job ends after the timeout, non-zero, with nothing left behind', async (runtime) => {
     const site = '/tmp/tre-e2e-site-short-timeout.yaml';
     const base = readFileSync(stack.site, 'utf8');
     writeFileSync(site, `${base}\n${stringify({ serviceTimeoutSeconds: 8 })}`, { mode: 0o644 });
     const t0 = Date.now();
-    const submitted = submitAs('alice', stack, probeSpec(stack, { image: http, service: 'http', safeData: 'none', env: { TRE_HTTP_NEVER_ANSWER: '1' } }), { site });
+    const submitted = submitAs('alice', stack, probeSpec(stack, { image: http, runtime, service: 'http', safeData: 'none', env: { TRE_HTTP_NEVER_ANSWER: '1' } }), { site });
     const { job, log } = await finished(submitted);
     console.log(`never-answering service: job ended ${Date.now() - t0} ms after submission (timeout 8 s)`);
     expect(job.exitCode).toBe(1);
     expect(log).toMatch(/ERROR: The http service started but did not answer HTTP on port \d+ within 8 s/);
     expect(podmanPsAll('alice')).toEqual([]);
+    expect(processesOf('alice', 'http:1.0.sif')).toEqual([]);
     expect(homeDirs('alice').scratch).toEqual([]);
     expect(existsSync(join(submitted.jobDir, 'connection.yml'))).toBe(false);
   });
