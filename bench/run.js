@@ -25,6 +25,9 @@ const PHASE_NAMES = {
   5: 'throughput',
   6: 'render growth',
   7: 'job-side overhead, Apptainer',
+  8: 'clean-up after scancel, Apptainer',
+  9: 'Jupyter time to answer, Apptainer',
+  10: 'Apptainer start, FUSE vs unpacked',
 };
 
 // ---------------------------------------------------------------- settings
@@ -38,22 +41,24 @@ function intEnv(name, fallback) {
 
 const CFG = {
   user: process.env.BENCH_USER || 'carol',
-  trials: intEnv('BENCH_TRIALS', 40), // phases 1 and 2: A/B pairs
-  jobTrials: intEnv('BENCH_JOB_TRIALS', 30), // phase 3: A/B pairs of real jobs
-  cancelTrials: intEnv('BENCH_CANCEL_TRIALS', 50), // phase 4
+  trials: intEnv('BENCH_TRIALS', 40), // phases 1, 2 and 10: A/B pairs
+  jobTrials: intEnv('BENCH_JOB_TRIALS', 30), // phases 3 and 7: A/B pairs of real jobs
+  cancelTrials: intEnv('BENCH_CANCEL_TRIALS', 50), // phases 4 and 8
+  serviceTrials: intEnv('BENCH_SERVICE_TRIALS', 3), // phase 9: A/B pairs of Jupyter jobs per case (cold, warm)
   jobs: intEnv('BENCH_JOBS', 200), // phase 5: jobs per side
   renderIters: intEnv('BENCH_RENDER_ITERS', 20), // phase 6: renders per size
   phases: new Set(
-    (process.env.BENCH_PHASES || '1,2,3,4,5,6,7')
+    (process.env.BENCH_PHASES || '1,2,3,4,5,6,7,8,9,10')
       .split(',')
       .map((s) => s.trim())
       .filter(Boolean)
       .map(Number),
   ),
 };
-for (const p of CFG.phases) if (!PHASE_NAMES[p]) fail(`BENCH_PHASES: unknown phase ${p} (1-7)`);
+for (const p of CFG.phases) if (!PHASE_NAMES[p]) fail(`BENCH_PHASES: unknown phase ${p} (1-10)`);
 if (!/^[a-z_][a-z0-9_-]*$/.test(CFG.user)) fail(`BENCH_USER: bad user name ${JSON.stringify(CFG.user)}`);
-const STACK_PHASES = [2, 3, 4, 5, 7].filter((p) => CFG.phases.has(p));
+const STACK_PHASES = [2, 3, 4, 5, 7, 8, 9, 10].filter((p) => CFG.phases.has(p));
+const APPTAINER_PHASES = [7, 8, 9, 10].filter((p) => CFG.phases.has(p));
 
 // ---------------------------------------------------------------- small helpers
 
@@ -174,6 +179,11 @@ function checkStack() {
   const code = run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '5', `http://${vars.TRE_TEST_REGISTRY}/v2/`]);
   if (code.stdout.trim() !== '401') return { reason: `registry http://${vars.TRE_TEST_REGISTRY}/v2/ answers '${code.stdout.trim()}' (want 401)` };
   if (run('id', ['-u', CFG.user]).status !== 0) return { reason: `bench user ${CFG.user} does not exist` };
+  if (APPTAINER_PHASES.length) {
+    const v = runAs(CFG.user, 'apptainer --version', { timeoutMs: 30000 });
+    if (v.status !== 0) return { reason: `apptainer does not run as ${CFG.user} (phases ${APPTAINER_PHASES.join(',')} need it): ${(v.stderr || v.stdout).trim()}` };
+  }
+  if (CFG.phases.has(9) && !vars.TRE_TEST_JUPYTER_IMAGE) return { reason: `${STACK_ENV} has no TRE_TEST_JUPYTER_IMAGE (phase 9 needs it)` };
   let token;
   try {
     token = fs.readFileSync(vars.TRE_TEST_TOKEN_FILE, 'utf8').trim();
@@ -185,6 +195,7 @@ function checkStack() {
     registryUser: vars.TRE_TEST_REGISTRY_USER,
     site: vars.TRE_TEST_SITE,
     image: vars.TRE_TEST_PROBE_IMAGE,
+    jupyterImage: vars.TRE_TEST_JUPYTER_IMAGE || '',
     token,
   };
 }
@@ -302,6 +313,26 @@ let WS = null; // { dir, token, site, image, spec(...) }
 const createdJobDirs = []; // tre-job job dirs to remove at the end
 const allJobIds = []; // every job this bench submitted (scancelled at exit if still active)
 const keptOutputs = []; // outputs of jobs whose job dir is kept for a look (removed at the end)
+const createdPaths = new Set(); // files and dirs in the user's home the bench's jobs made (SIFs, ...): removed at the end
+
+/**
+ * Note that the bench's jobs will create PATH in the user's home: the end removes it, or, if PATH
+ * does not exist yet, the highest of its parents that does not exist either. With `always`, PATH
+ * is removed even if it exists now (a SIF the bench's jobs pull again, replacing it anyway).
+ */
+function willCreate(file, always = false) {
+  let top = file;
+  while (!always && !fs.existsSync(path.dirname(top)) && path.dirname(top).startsWith(`${WS.home}/`)) top = path.dirname(top);
+  if (always || !fs.existsSync(top)) createdPaths.add(top);
+}
+
+/** The SIF a tre-job job pulls IMAGE to ($HOME/NAME:TAG.sif), with its lock, both left to remove at the end. */
+function treJobSif(image) {
+  const name = `${image.split('/').pop()}.sif`;
+  willCreate(path.join(WS.home, '.tre-job', 'locks', `${name}.lock`));
+  willCreate(path.join(WS.home, name), true);
+  return path.join(WS.home, name);
+}
 
 function workspace(stack) {
   const home = homeOf(CFG.user);
@@ -323,23 +354,47 @@ function workspace(stack) {
   };
   // The user's own copy of the token, as they would keep it (~/.registry-token, 0600).
   const token = own(path.join(dir, 'token'), `${stack.token}\n`, 0o600);
-  const spec = (name, extraEnv = [], runtime = 'podman') =>
+  // image and more (extra top-level lines, e.g. 'service: jupyter') for other specs than the probe's.
+  const spec = (name, extraEnv = [], runtime = 'podman', { image = stack.image, more = [] } = {}) =>
     own(
       path.join(dir, `${name}.yaml`),
       [
         '# written by bench/run.js',
-        `image: ${stack.image}`,
+        `image: ${image}`,
         `runtime: ${runtime}`,
         'registry:',
         `  username: ${stack.registryUser}`,
         'time: "00:10:00"',
+        ...more,
         ...(extraEnv.length ? ['env:', ...extraEnv.map((e) => `  - ${JSON.stringify(e)}`)] : []),
         '',
       ].join('\n'),
       0o644,
     );
-  WS = { dir, home, uid, gid, token, own, sub, spec, stack };
+  // tre-job's indexes of job directories (~/.tre-job/jobs, credentials): removed at the end if
+  // the bench's jobs made them and they are empty again.
+  const indexes = ['jobs', 'credentials'].map((i) => path.join(home, '.tre-job', i));
+  const newIndexes = indexes.filter((d) => !fs.existsSync(d));
+  WS = { dir, home, uid, gid, token, own, sub, spec, stack, indexes, newIndexes };
   return WS;
+}
+
+/** The start of every hand-written script: directives and the names of the job's two directories. */
+function handHead(outputLine, jobName = 'probe-hand') {
+  return `#!/bin/bash
+#SBATCH --job-name=${jobName}
+#SBATCH --time=00:10:00
+${outputLine ? `#SBATCH --output=${outputLine}\n` : ''}set -euo pipefail
+n=$SLURM_JOB_ID
+out=$HOME/outputs-hand-$n
+scratch=$HOME/scratch-hand-$n
+`;
+}
+
+/** A hand-written Apptainer pull of IMAGE to "$sif": the token in the pull's environment only, no cache. */
+function handPull(image) {
+  return `APPTAINER_DOCKER_USERNAME=${shq(WS.stack.registryUser)} APPTAINER_DOCKER_PASSWORD=$(<${shq(WS.token)}) \\
+  apptainer -s pull --force --disable-cache --no-https "$sif" ${shq(`docker://${image}`)}`;
 }
 
 /**
@@ -351,21 +406,12 @@ function workspace(stack) {
  */
 function handScript(outputLine, runtime = 'podman') {
   const s = WS.stack;
-  // The same start for both runtimes: directives and the names of the job's two directories.
-  const head = `#!/bin/bash
-#SBATCH --job-name=probe-hand
-#SBATCH --time=00:10:00
-${outputLine ? `#SBATCH --output=${outputLine}\n` : ''}set -euo pipefail
-n=$SLURM_JOB_ID
-out=$HOME/outputs-hand-$n
-scratch=$HOME/scratch-hand-$n
-`;
+  const head = handHead(outputLine);
   if (runtime === 'apptainer') {
     return `${head}sif=$HOME/probe-hand.sif
 mkdir "$out" "$scratch"
 trap 'rm -rf "$scratch"' EXIT
-APPTAINER_DOCKER_USERNAME=${shq(s.registryUser)} APPTAINER_DOCKER_PASSWORD=$(<${shq(WS.token)}) \\
-  apptainer -s pull --force --disable-cache --no-https "$sif" ${shq(`docker://${s.image}`)}
+${handPull(s.image)}
 apptainer run --no-eval --cleanenv --contain --net --network none \\
   --bind "$out:/safe_outputs" --bind "$scratch:/scratch" "$sif"
 `;
@@ -377,6 +423,33 @@ podman login --authfile "$auth" --username ${shq(s.registryUser)} --password-std
 podman pull --quiet --authfile "$auth" --tls-verify=false ${shq(s.image)} >/dev/null
 podman run --rm --init --pull=never --network=none --group-add keep-groups --name "probe-hand-$n" \\
   --volume "$out:/safe_outputs" --volume "$scratch:/scratch" ${shq(s.image)}
+`;
+}
+
+/**
+ * The hand-written Jupyter job (phase 9): what tre-job's Apptainer service script does, by hand.
+ * Pulls to $HOME/jupyter-hand.sif unless it is there, picks a free port, makes a token, and runs
+ * the image with `--cleanenv`, the same environment (APPTAINERENV_*: token, port, base URL) and
+ * binds, the port as its first argument. The log says where it is; the token goes to a 0600 file.
+ */
+function handJupyterScript(outputLine) {
+  return `${handHead(outputLine, 'jupyter-hand')}sif=$HOME/jupyter-hand.sif
+mkdir "$out" "$scratch"
+trap 'rm -rf "$scratch"' EXIT
+if [[ -s $sif ]]; then
+  echo "hand: reusing $sif"
+else
+  echo "hand: pulling to $sif"
+  ${handPull(WS.stack.jupyterImage).replace(/\n/g, '\n  ')}
+fi
+port=$((20000 + RANDOM % 40000))
+while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((20000 + RANDOM % 40000)); done
+token=$(od -An -N18 -tx1 /dev/urandom)
+token=\${token//[!0-9a-f]/}
+(umask 077 && echo "$token" >"$SLURM_SUBMIT_DIR/jupyter-$n.token")
+echo "hand: Jupyter on $HOSTNAME port $port at http://$HOSTNAME:$port/node/$HOSTNAME/$port/"
+export APPTAINERENV_JUPYTER_TOKEN=$token APPTAINERENV_TRE_PORT=$port APPTAINERENV_TRE_BASE_URL=/node/$HOSTNAME/$port/
+apptainer run --no-eval --cleanenv --bind "$out:/safe_outputs" --bind "$scratch:/scratch" "$sif" "$port"
 `;
 }
 
@@ -593,6 +666,10 @@ function phase3(results, runtime = 'podman') {
   const spec = WS.spec(`job-${runtime}`, [], runtime);
   const base = WS.sub(`job-side-${runtime}`);
   const hand = WS.own(path.join(base, 'hand.sh'), handScript('', runtime), 0o755);
+  if (runtime === 'apptainer') {
+    treJobSif(WS.stack.image);
+    willCreate(path.join(WS.home, 'probe-hand.sif'), true);
+  }
   const A = [];
   const B = [];
   for (let i = -1; i < CFG.jobTrials; i++) {
@@ -636,8 +713,8 @@ function phase3(results, runtime = 'podman') {
 
 // ---------------------------------------------------------------- phase 4: clean-up latency after scancel
 
-/** PIDs of the user's processes whose command line names the container, and their descendants. */
-function containerPids(uid, name) {
+/** Every process: { pid, ppid, uid, cmd } (pid, ppid and uid as strings; cmd with spaces for NULs). */
+function processTable() {
   const procs = [];
   for (const entry of fs.readdirSync('/proc')) {
     if (!/^[0-9]+$/.test(entry)) continue;
@@ -645,13 +722,18 @@ function containerPids(uid, name) {
       const status = fs.readFileSync(`/proc/${entry}/status`, 'utf8');
       const ppid = /^PPid:\s+(\d+)/m.exec(status)?.[1];
       const puid = /^Uid:\s+(\d+)/m.exec(status)?.[1];
-      const cmd = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').replace(/\0/g, ' ');
+      const cmd = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').replace(/\0/g, ' ').trim();
       procs.push({ pid: entry, ppid, uid: puid, cmd });
     } catch {
       // ended while we looked
     }
   }
-  const set = new Set(procs.filter((p) => p.uid === String(uid) && p.cmd.includes(name)).map((p) => p.pid));
+  return procs;
+}
+
+/** The processes of `procs` that `seed` picks, and all their descendants. */
+function withDescendants(procs, seed) {
+  const set = new Set(procs.filter(seed).map((p) => p.pid));
   for (let grew = true; grew; ) {
     grew = false;
     for (const p of procs) {
@@ -661,7 +743,34 @@ function containerPids(uid, name) {
       }
     }
   }
-  return [...set];
+  return procs.filter((p) => set.has(p.pid));
+}
+
+/** The user's processes whose command line names the container (conmon, `podman run`), and their descendants. */
+function containerProcs(uid, name) {
+  return withDescendants(processTable(), (p) => p.uid === String(uid) && p.cmd.includes(name));
+}
+
+/**
+ * An Apptainer container's processes: those of the job (`scontrol listpids`) whose command line
+ * names Apptainer or the SIF (the starter, "Apptainer runtime parent: NAME.sif", and squashfuse_ll
+ * when the SIF is mounted with FUSE), and their descendants (what runs in the container).
+ */
+function apptainerProcs(uid, jobId, sif) {
+  const inJob = new Set(
+    run('scontrol', ['listpids', String(jobId)])
+      .stdout.split('\n')
+      .map((l) => l.trim().split(/\s+/)[0])
+      .filter((p) => /^\d+$/.test(p)),
+  );
+  const names = apptainerNamer(sif);
+  return withDescendants(processTable(), (p) => inJob.has(p.pid) && p.uid === String(uid) && names(p.cmd));
+}
+
+/** Whether a command line names Apptainer or the SIF (the starter shows only the SIF's base name). */
+function apptainerNamer(sif) {
+  const base = sif ? path.basename(sif) : '';
+  return (cmd) => /apptainer/i.test(cmd) || (base !== '' && cmd.includes(base));
 }
 
 function alive(pid) {
@@ -673,17 +782,71 @@ function alive(pid) {
   }
 }
 
-function phase4(results) {
-  note(`phase 4: clean-up latency after scancel, ${CFG.cancelTrials} trials as ${CFG.user}`);
-  const spec = WS.spec('cancel', ['PROBE_SLEEP=600']);
+/** Poll `test` every 20 ms for up to `ms`; true as soon as it holds. */
+function within(ms, test) {
+  const deadline = nowMs() + ms;
+  for (;;) {
+    if (test()) return true;
+    if (nowMs() > deadline) return false;
+    sleep(20);
+  }
+}
+
+/**
+ * What the clean-up phases look for, per runtime: the container's processes, the log line that
+ * says the container was stopped, and what must be left of it once the job has ended.
+ */
+const CANCEL = {
+  podman: {
+    number: 4,
+    stoppedText: 'Removed container',
+    procs: (sub) => containerProcs(WS.uid, `probe-${sub.jobId}`),
+    stopped: (log, sub) => log.includes(`Removed container probe-${sub.jobId}`),
+    leftAfterJob: () => [], // checked once at the end: podman ps -a
+    leftAtEnd: () => {
+      const left = podmanNames().filter((n) => /^probe-\d+$/.test(n) && allJobIds.includes(n.slice(6)));
+      return left.length ? [`containers left: ${left.join(' ')}`] : [];
+    },
+    allClear: 'Every cancelled job logged "Removed container"; no container left in `podman ps -a`.',
+  },
+  apptainer: {
+    number: 8,
+    stoppedText: 'Stopped the container',
+    procs: (sub, sif) => apptainerProcs(WS.uid, sub.jobId, sif),
+    stopped: (log) => /Stopped the container \(apptainer process \d+\)/.test(log),
+    leftAfterJob: (sub, sif) => {
+      const found = [];
+      const names = apptainerNamer(sif);
+      const procs = () => processTable().filter((p) => p.uid === String(WS.uid) && names(p.cmd));
+      if (!within(5000, () => procs().length === 0)) found.push(`processes left 5 s after the job ended: ${procs().map((p) => `${p.pid} ${p.cmd}`).join('; ')}`);
+      const tmp = path.join(WS.home, '.tre-job', 'tmp', String(sub.jobId));
+      if (fs.existsSync(tmp)) found.push(`${tmp} left`);
+      return found;
+    },
+    leftAtEnd: () => [],
+    allClear:
+      'Every cancelled job logged "Stopped the container"; once each job had ended, no process of the user named its SIF or Apptainer, and its `~/.tre-job/tmp/JOBID` was gone.',
+  },
+};
+
+function phase4(results, runtime = 'podman') {
+  const rt = CANCEL[runtime];
+  const tag = `phase ${rt.number}`;
+  note(`${tag}: clean-up latency after scancel (${runtime}), ${CFG.cancelTrials} trials as ${CFG.user}`);
+  const spec = WS.spec(runtime === 'podman' ? 'cancel' : `cancel-${runtime}`, ['PROBE_SLEEP=600'], runtime);
+  // The SIF an Apptainer job runs: $HOME/NAME:TAG.sif (its starter's command line names it).
+  const sif = runtime === 'apptainer' ? treJobSif(WS.stack.image) : '';
   const scratchMs = [];
   const containerMs = [];
   const scancelMs = [];
   const endedMs = [];
   const problems = [];
+  const notes = [];
+  let busErrors = 0;
   for (let i = 0; i < CFG.cancelTrials; i++) {
     sampleOthers();
     const sub = submitAs(spec);
+    const problem = (what) => problems.push(`job ${sub.jobId}: ${what}`);
     // Wait until the probe sleeps inside the container.
     const deadline = nowMs() + 120000;
     let dirs = { outputs: '', scratch: '' };
@@ -693,9 +856,13 @@ function phase4(results) {
       if (nowMs() > deadline) throw new Error(`job ${sub.jobId} did not start its container: ${readLog(sub.outputLog)}`);
       sleep(20);
     }
-    const name = `probe-${sub.jobId}`;
-    const pids = containerPids(WS.uid, name);
-    if (pids.length === 0) problems.push(`job ${sub.jobId}: no container processes found`);
+    // The probe writes probe-sleeping just before it starts `sleep`: wait (briefly) for that too.
+    let procs = [];
+    within(2000, () => (procs = rt.procs(sub, sif)).some((p) => /^sleep /.test(p.cmd)));
+    const pids = procs.map((p) => p.pid);
+    if (i === 0) notes.push(`the first job's container processes: ${procs.map((p) => p.cmd.slice(0, 40)).join(', ') || 'none'}`);
+    if (pids.length === 0) problem('no container processes found');
+    else if (!procs.some((p) => /^sleep /.test(p.cmd))) notes.push(`job ${sub.jobId}: the probe's sleep was not among its container processes (${procs.map((p) => p.cmd).join('; ')})`);
     const t0 = nowMs();
     const sc = run('scancel', [sub.jobId]);
     const t1 = nowMs();
@@ -711,26 +878,43 @@ function phase4(results) {
     const endAt = waitEnded([sub.jobId], 60000, 20) - t0;
     scancelMs.push(t1 - t0);
     endedMs.push(endAt);
-    if (scratchAt === null) problems.push(`job ${sub.jobId}: scratch still there after 15 s`);
+    if (scratchAt === null) problem('scratch still there after 15 s');
     else scratchMs.push(scratchAt);
-    if (containerAt === null) problems.push(`job ${sub.jobId}: container processes still there after 15 s`);
+    if (containerAt === null) problem(`container processes still there after 15 s: ${pids.filter(alive).join(' ')}`);
     else containerMs.push(containerAt);
     const log = readLog(sub.outputLog);
-    if (!log.includes(`Removed container ${name}`)) problems.push(`job ${sub.jobId}: log does not say the container was removed`);
+    if (!rt.stopped(log, sub)) problem(`log does not say "${rt.stoppedText}"`);
+    if (/Bus error/.test(log)) busErrors++;
+    for (const left of rt.leftAfterJob(sub, sif)) problem(left);
     if (problems.some((p) => p.startsWith(`job ${sub.jobId}:`))) {
       // Keep its job dir (log) for a look; its outputs and container go at the end.
       createdJobDirs.splice(createdJobDirs.indexOf(sub.jobDir), 1);
       keptOutputs.push(dirs.outputs);
-      problems.push(`job ${sub.jobId}: kept ${sub.outputLog}`);
+      problem(`kept ${sub.outputLog}`);
     } else {
       fs.rmSync(dirs.outputs, { recursive: true, force: true });
     }
   }
-  const leftover = podmanNames().filter((n) => /^probe-\d+$/.test(n) && allJobIds.includes(n.slice(6)));
-  if (leftover.length) problems.push(`containers left: ${leftover.join(' ')}`);
+  problems.push(...rt.leftAtEnd());
+  // Slurm's SIGTERM reaches every process of the job, squashfuse_ll too: Apptainer's starter then
+  // dies of SIGBUS, which bash logs (the container is stopped all the same).
+  if (busErrors) notes.push(`${busErrors} of ${CFG.cancelTrials} logs show the runtime's process ending with "Bus error"`);
   const stats = (xs) => ({ median: median(xs), p95: pct(xs, 95), max: Math.max(...xs), n: xs.length });
-  results.cancel = { killWaitMs: killWaitMs(), scratch: stats(scratchMs), container: stats(containerMs), scancel: stats(scancelMs), ended: stats(endedMs), problems };
-  for (const p of problems) note(`phase 4: ${p}`);
+  results.cancel = {
+    ...(results.cancel ?? {}),
+    [runtime]: {
+      number: rt.number,
+      allClear: rt.allClear,
+      killWaitMs: killWaitMs(),
+      scratch: stats(scratchMs),
+      container: stats(containerMs),
+      scancel: stats(scancelMs),
+      ended: stats(endedMs),
+      problems,
+      notes,
+    },
+  };
+  for (const p of [...problems, ...notes]) note(`${tag}: ${p}`);
 }
 
 // ---------------------------------------------------------------- phase 5: throughput
@@ -885,6 +1069,170 @@ function phase6(results) {
   }
 }
 
+// ---------------------------------------------------------------- phase 9: Jupyter time to answer (Apptainer)
+
+/** Where a Jupyter job serves, from its log: tre-job's "Starting the jupyter service on port P" (the last try), or the hand script's line. */
+function jupyterUrl(log, side) {
+  let host;
+  let port;
+  if (side === 'A') {
+    host = /Job \d+ started on (\S+) as /.exec(log)?.[1];
+    port = [...log.matchAll(/Starting the jupyter service on port (\d+)/g)].pop()?.[1];
+  } else {
+    [, host, port] = /^hand: Jupyter on (\S+) port (\d+) /m.exec(log) ?? [];
+  }
+  return host && port ? `http://127.0.0.1:${port}/node/${host}/${port}/tree` : null;
+}
+
+/**
+ * One Jupyter job, submitted as the bench user: the time (ms) from just before the submission
+ * until its URL answers HTTP 302 or 200 (polled every 50 ms, as soon as the log says the port);
+ * for tre-job also until connection.yml exists. Then it is cancelled and waited for.
+ */
+function jupyterTrial(side, { spec, handDir, warm, sifA, sifB, problems }) {
+  if (!warm) fs.rmSync(side === 'A' ? sifA : sifB, { force: true });
+  const t0 = nowMs();
+  let id;
+  let logFile;
+  let jobDir = '';
+  if (side === 'A') {
+    const sub = submitAs(spec);
+    ({ jobId: id, outputLog: logFile, jobDir } = sub);
+  } else {
+    id = mustRun('sbatch jupyter-hand.sh', runAs(CFG.user, `cd ${shq(handDir)} && sbatch --parsable jupyter-hand.sh`)).stdout.trim().split(';')[0];
+    allJobIds.push(id);
+    logFile = path.join(handDir, `hand-${id}.log`);
+  }
+  const problem = (what) => problems.push(`job ${id} (${side === 'A' ? 'tre-job' : 'hand-written'}, ${warm ? 'warm' : 'cold'}): ${what}`);
+  let answered = null;
+  let code = '';
+  for (let k = 0; answered === null; k++) {
+    const url = jupyterUrl(readLog(logFile), side);
+    if (url) {
+      code = run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '2', url]).stdout.trim();
+      if (code === '302' || code === '200') answered = nowMs() - t0;
+    }
+    if (answered !== null) break;
+    if (k % 20 === 19) {
+      sampleOthers();
+      if (activeIds([id]).length === 0) throw new Error(`job ${id} ended before Jupyter answered (last HTTP code ${code || 'none'}); log:\n${readLog(logFile).slice(-3000)}`);
+    }
+    if (nowMs() - t0 > 600000) throw new Error(`job ${id}: Jupyter did not answer within 600 s (last HTTP code ${code || 'none'}); log:\n${readLog(logFile).slice(-3000)}`);
+    sleep(50);
+  }
+  let connection = null;
+  if (side === 'A' && within(30000, () => fs.existsSync(path.join(jobDir, 'connection.yml')))) connection = nowMs() - t0;
+  if (side === 'A' && connection === null) problem('no connection.yml 30 s after Jupyter answered');
+  // The trial must have pulled (cold) or reused the SIF (warm), or it measured the wrong thing.
+  const log = readLog(logFile);
+  const said = side === 'A' ? { pulled: /INFO: Pulling /, reused: /INFO: Reusing / } : { pulled: /^hand: pulling/m, reused: /^hand: reusing/m };
+  if (!(warm ? said.reused : said.pulled).test(log) || (warm ? said.pulled : said.reused).test(log)) {
+    throw new Error(`job ${id}: expected it to ${warm ? 'reuse' : 'pull'} its SIF; log:\n${log.slice(-3000)}`);
+  }
+  run('scancel', [id]);
+  waitEnded([id], 120000, 50);
+  // What the job leaves: its outputs (kept by design; removed here) and scratch (must be gone).
+  const { outputs, scratch } = side === 'A' ? dirsFromLog(log) : { outputs: path.join(WS.home, `outputs-hand-${id}`), scratch: path.join(WS.home, `scratch-hand-${id}`) };
+  if (scratch && fs.existsSync(scratch)) problem(`${scratch} left (removed by the bench)`);
+  for (const d of [outputs, scratch]) if (d) fs.rmSync(d, { recursive: true, force: true });
+  if (side === 'A' && fs.existsSync(path.join(WS.home, '.tre-job', 'tmp', String(id)))) problem(`~/.tre-job/tmp/${id} left`);
+  const jupyters = () => processTable().filter((p) => p.uid === String(WS.uid) && /jupyter/.test(p.cmd));
+  if (!within(10000, () => jupyters().length === 0)) problem(`Jupyter processes left 10 s after the job ended: ${jupyters().map((p) => p.pid).join(' ')}`);
+  return { ms: answered, connectionMs: connection };
+}
+
+function phase9(results) {
+  const n = CFG.serviceTrials;
+  note(`phase 9: Jupyter (Apptainer) time from submit to HTTP answer, tre-job vs hand-written, ${n} interleaved pairs cold (no SIF) then warm (SIF reused) as ${CFG.user}`);
+  const image = WS.stack.jupyterImage;
+  const env = ['TRE_BASE_URL=/node/${HOSTNAME}/${TRE_PORT}/'];
+  const more = ['service: jupyter', 'safeData: none'];
+  const specs = {
+    cold: WS.spec('jupyter-cold', env, 'apptainer', { image, more }),
+    warm: WS.spec('jupyter-warm', env, 'apptainer', { image, more: [...more, 'reuseSif: true'] }),
+  };
+  const handDir = WS.sub('jupyter-hand');
+  WS.own(path.join(handDir, 'jupyter-hand.sh'), handJupyterScript(`${handDir}/hand-%j.log`), 0o755);
+  const sifA = treJobSif(image);
+  const sifB = path.join(WS.home, 'jupyter-hand.sif');
+  willCreate(sifB, true);
+  // What Jupyter writes in the home it is given (both sides): removed at the end if new.
+  for (const d of ['.ipython', '.jupyter', '.local/share/jupyter']) willCreate(path.join(WS.home, d));
+  const problems = [];
+  results.service = { problems, cases: {} };
+  // Cold first: its last pair leaves both SIFs for the warm case. The warm case starts with an
+  // untimed pair (caches warm); the cold one does not (a pull takes most of a minute).
+  for (const warm of [false, true]) {
+    const kase = warm ? 'warm' : 'cold';
+    const A = [];
+    const B = [];
+    const conn = [];
+    for (let i = warm ? -1 : 0; i < n; i++) {
+      for (const side of i % 2 === 0 ? ['A', 'B'] : ['B', 'A']) {
+        const r = jupyterTrial(side, { spec: specs[kase], handDir, warm, sifA, sifB, problems });
+        note(`phase 9: ${kase} ${i < 0 ? 'warm-up' : `pair ${i + 1}/${n}`} ${side === 'A' ? 'tre-job' : 'hand-written'}: answered after ${fmt(r.ms, 0)}`);
+        if (i < 0) continue;
+        (side === 'A' ? A : B).push(r.ms);
+        if (side === 'A' && r.connectionMs !== null) conn.push(r.connectionMs - r.ms);
+      }
+    }
+    const a = median(A);
+    const b = median(B);
+    results.rows.push({
+      what: `9. Jupyter answers HTTP, from submit, ${warm ? 'warm (reuseSif, SIF present)' : 'cold (no SIF: pull)'}, Apptainer`,
+      a,
+      b,
+      ratio: a / b,
+      target: warm ? '<= 1.2x' : 'informational',
+      ok: warm ? a / b <= 1.2 : null,
+    });
+    results.service.cases[kase] = { n: A.length, aP95: pct(A, 95), bP95: pct(B, 95), connectionAfter: median(conn) };
+  }
+  for (const p of problems) note(`phase 9: ${p}`);
+}
+
+// ---------------------------------------------------------------- phase 10: Apptainer start, FUSE vs unpacked
+
+function phase10(results) {
+  note(`phase 10: apptainer exec SIF true as ${CFG.user}, SIF mounted with FUSE vs unpacked (APPTAINER_UNSQUASH=1), ${CFG.trials} interleaved trials`);
+  if (runAs(CFG.user, 'test -r /dev/fuse -a -w /dev/fuse').status !== 0) throw new Error(`phase 10 needs /dev/fuse usable by ${CFG.user} (the FUSE side)`);
+  const dir = WS.sub('start');
+  // The job's own settings: its APPTAINER_TMPDIR (where an unpacked image goes), the probe's SIF
+  // in the home, the batch isolation flags. The job sets APPTAINER_UNSQUASH=1 where FUSE is unusable.
+  const tmp = WS.sub('start/apptainer-tmp');
+  const sif = path.join(dir, 'probe.sif');
+  mustRun('apptainer pull', runAs(CFG.user, `sif=${shq(sif)}; ${handPull(WS.stack.image)}`));
+  const exec = `apptainer exec --no-eval --cleanenv --contain --net --network none ${shq(sif)} true`;
+  const prelude = `export APPTAINER_TMPDIR=${shq(tmp)}`;
+  // Each side must do what it says: only the unpacked one converts the SIF to a sandbox.
+  const check = mustRun('apptainer exec', runAs(CFG.user, `${prelude}; ${exec} 2>&1 && echo '-- unpacked:' && APPTAINER_UNSQUASH=1 ${exec} 2>&1`)).stdout;
+  const [fuseSaid, unpackedSaid = ''] = check.split('-- unpacked:');
+  const converting = /Converting SIF file to temporary sandbox/;
+  if (converting.test(fuseSaid) || !converting.test(unpackedSaid)) throw new Error(`apptainer did not mount with FUSE and unpack as asked:\n${check.slice(0, 2000)}`);
+  let t;
+  try {
+    t = timeInterleaved({
+      user: CFG.user,
+      cwd: dir,
+      trials: CFG.trials,
+      prelude,
+      cmds: [
+        { name: 'fuse', cmd: `${exec} 2>/dev/null` },
+        { name: 'unpacked', cmd: `APPTAINER_UNSQUASH=1 ${exec} 2>/dev/null` },
+      ],
+    });
+  } finally {
+    const left = fs.readdirSync(tmp);
+    if (left.length) note(`phase 10: apptainer left ${left.join(' ')} in its APPTAINER_TMPDIR (removed)`);
+    results.start = { sifBytes: fs.statSync(sif).size, tmpLeft: left.length };
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  const a = median(t.unpacked);
+  const b = median(t.fuse);
+  results.rows.push({ what: '10. `apptainer exec SIF true`, unpacked (APPTAINER_UNSQUASH) vs FUSE', a, b, ratio: a / b, target: 'informational', ok: null });
+  Object.assign(results.start, { aP95: pct(t.unpacked, 95), bP95: pct(t.fuse, 95) });
+}
+
 // ---------------------------------------------------------------- report
 
 function killWaitMs() {
@@ -904,8 +1252,18 @@ function machine() {
     ['Node', process.version],
     ['Slurm', `${one('sbatch', ['--version'])}, KillWait ${killWait}`],
     ['Podman', `${one('podman', ['--version'])}, ${one('crun', ['--version'])}`],
+    ['Apptainer', `${one('runuser', ['-l', CFG.user, '-c', 'apptainer --version'])}, /dev/fuse ${fuseMode()}`],
     ['bash', one('bash', ['-c', 'echo $BASH_VERSION'])],
   ];
+}
+
+/** /dev/fuse's mode (0666 here: users may mount a SIF with FUSE), or 'absent'. */
+function fuseMode() {
+  try {
+    return `0${(fs.statSync('/dev/fuse').mode & 0o777).toString(8)}`;
+  } catch {
+    return 'absent';
+  }
 }
 
 function report(results, elapsedMs) {
@@ -918,15 +1276,17 @@ function report(results, elapsedMs) {
   p('|---|---|');
   for (const [k, v] of machine()) p(`| ${k} | ${v} |`);
   p('');
-  p(`Settings: BENCH_USER=${CFG.user} BENCH_TRIALS=${CFG.trials} BENCH_JOB_TRIALS=${CFG.jobTrials} BENCH_CANCEL_TRIALS=${CFG.cancelTrials} BENCH_JOBS=${CFG.jobs} BENCH_RENDER_ITERS=${CFG.renderIters} BENCH_PHASES=${[...CFG.phases].join(',')}`);
+  p(`Settings: BENCH_USER=${CFG.user} BENCH_TRIALS=${CFG.trials} BENCH_JOB_TRIALS=${CFG.jobTrials} BENCH_CANCEL_TRIALS=${CFG.cancelTrials} BENCH_SERVICE_TRIALS=${CFG.serviceTrials} BENCH_JOBS=${CFG.jobs} BENCH_RENDER_ITERS=${CFG.renderIters} BENCH_PHASES=${[...CFG.phases].join(',')}`);
   p('');
   if (results.rows.length) {
     p('| Measurement (median) | tre-job | baseline | ratio | extra | target | |');
     p('|---|---:|---:|---:|---:|---|---|');
-    for (const r of results.rows.sort((x, y) => x.what.localeCompare(y.what))) {
+    // By phase number (10 after 9), then by name.
+    for (const r of results.rows.sort((x, y) => parseInt(x.what, 10) - parseInt(y.what, 10) || x.what.localeCompare(y.what))) {
       const v = (x) => (r.unit ? `${x.toFixed(1)} ${r.unit}` : fmt(x));
       const extra = r.unit ? '' : `${r.a - r.b >= 0 ? '+' : ''}${(r.a - r.b).toFixed(1)} ms`;
-      p(`| ${r.what} | ${v(r.a)} | ${v(r.b)} | ${fmtX(r.ratio)} | ${extra} | ${r.target} | ${r.ok ? 'ok' : '**above target**'} |`);
+      const verdict = r.ok === null ? '' : r.ok ? 'ok' : '**above target**'; // null: informational
+      p(`| ${r.what} | ${v(r.a)} | ${v(r.b)} | ${fmtX(r.ratio)} | ${extra} | ${r.target} | ${verdict} |`);
     }
     p('');
   }
@@ -939,14 +1299,23 @@ function report(results, elapsedMs) {
   for (const [runtime, j] of Object.entries(results.jobSide ?? {})) {
     p(`Job wall time p95 (${runtime}): tre-job ${fmt(j.aP95)}, hand-written ${fmt(j.bP95)}; median of the per-pair differences ${fmt(j.pairedMedianDiff)}.`);
   }
-  if (results.submitRaw || results.jobSide) p('');
-  if (results.cancel) {
-    const c = results.cancel;
+  for (const [kase, c] of Object.entries(results.service?.cases ?? {})) {
+    p(
+      `Jupyter ${kase} p95 (${c.n} pairs): tre-job ${fmt(c.aP95)}, hand-written ${fmt(c.bP95)}; tre-job's connection.yml (what Open OnDemand's Connect reads) came a median ${fmt(c.connectionAfter)} after the service answered.`,
+    );
+  }
+  if (results.service?.problems.length) p(`Jupyter problems: ${results.service.problems.join('; ')}`);
+  if (results.start) {
+    const st = results.start;
+    p(`Apptainer start p95: unpacked ${fmt(st.aP95)}, FUSE ${fmt(st.bP95)} (the probe's SIF, ${(st.sifBytes / 2 ** 20).toFixed(1)} MiB; an unpacked start's time grows with the image).${st.tmpLeft ? ` Apptainer left ${st.tmpLeft} entries in its APPTAINER_TMPDIR.` : ''}`);
+  }
+  if (results.submitRaw || results.jobSide || results.service || results.start) p('');
+  for (const [runtime, c] of Object.entries(results.cancel ?? {})) {
     const line = (what, s, targetMs, target) => {
       const verdict = targetMs === null ? '' : s.p95 <= targetMs ? 'ok' : '**above target**';
       return `| ${what} | ${s.n} | ${fmt(s.median, 0)} | ${fmt(s.p95, 0)} | ${fmt(s.max, 0)} | ${target} | ${verdict} |`;
     };
-    p('| 4. after `scancel` (ms from issuing scancel) | n | median | p95 | max | target (p95) | |');
+    p(`| ${c.number}. after \`scancel\`${runtime === 'podman' ? '' : `, ${runtime === 'apptainer' ? 'Apptainer' : runtime}`} (ms from issuing scancel) | n | median | p95 | max | target (p95) | |`);
     p('|---|---:|---:|---:|---:|---|---|');
     p(line('scratch gone', c.scratch, 100, '<= 100 ms'));
     p(line('container processes gone', c.container, 1000, '<= 1 s'));
@@ -956,7 +1325,8 @@ function report(results, elapsedMs) {
     p(`All inside KillWait (${c.killWaitMs / 1000} s): ${Math.max(c.scratch.max, c.container.max) < c.killWaitMs ? 'yes' : '**no**'}.`);
     p('');
     if (c.problems.length) p(`Problems: ${c.problems.join('; ')}`);
-    else p('Every cancelled job logged "Removed container"; no container left in `podman ps -a`.');
+    else p(c.allClear);
+    if (c.notes.length) p(`Notes: ${c.notes.join('; ')}.`);
     p('');
   }
   if (results.throughput) {
@@ -1027,6 +1397,8 @@ function cleanUp() {
     const { outputs } = dirsFromLog(readLog(path.join(d, 'output.log')));
     if (outputs) fs.rmSync(outputs, { recursive: true, force: true });
     fs.rmSync(d, { recursive: true, force: true });
+    // Its entries in tre-job's indexes (a file named after the directory's path, '/' as '%').
+    if (WS) for (const index of WS.indexes) fs.rmSync(path.join(index, path.resolve(d).replace(/\//g, '%')), { force: true });
   }
   if (WS) {
     // outputs-N named in any log under the bench dir (a phase that failed half-way), and the
@@ -1047,7 +1419,19 @@ function cleanUp() {
       note(`clean-up: ${err.message}`);
     }
     for (const name of fs.readdirSync(WS.home)) {
-      if (/^outputs-hand-\d+$/.test(name) && allJobIds.includes(name.slice(13))) fs.rmSync(path.join(WS.home, name), { recursive: true, force: true });
+      const id = /^(?:outputs|scratch)-hand-(\d+)$/.exec(name)?.[1];
+      if (id && allJobIds.includes(id)) fs.rmSync(path.join(WS.home, name), { recursive: true, force: true });
+    }
+    // Apptainer's per-job temporary dirs (each job removes its own: reported by phase 8), the SIFs
+    // the bench's jobs pulled, their locks, and what Jupyter wrote in the home (phase 9).
+    for (const id of allJobIds) fs.rmSync(path.join(WS.home, '.tre-job', 'tmp', String(id)), { recursive: true, force: true });
+    for (const p of createdPaths) fs.rmSync(p, { recursive: true, force: true });
+    for (const d of WS.newIndexes) {
+      try {
+        fs.rmdirSync(d);
+      } catch {
+        // not empty (another job of the user's is listed), or not there
+      }
     }
     if (process.env.BENCH_KEEP) note(`BENCH_KEEP: kept ${WS.dir}`);
     else fs.rmSync(WS.dir, { recursive: true, force: true });
@@ -1078,10 +1462,22 @@ function main() {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
-    for (const phase of [1, 2, 3, 4, 5, 6, 7]) {
+    const phases = {
+      1: phase1,
+      2: phase2,
+      3: phase3,
+      4: phase4,
+      5: phase5,
+      6: phase6,
+      7: (r) => phase3(r, 'apptainer'),
+      8: (r) => phase4(r, 'apptainer'),
+      9: phase9,
+      10: phase10,
+    };
+    for (const phase of Object.keys(phases).map(Number)) {
       if (!CFG.phases.has(phase)) continue;
       const s = Date.now();
-      ({ 1: phase1, 2: phase2, 3: phase3, 4: phase4, 5: phase5, 6: phase6, 7: (r) => phase3(r, 'apptainer') })[phase](results);
+      phases[phase](results);
       note(`phase ${phase} (${PHASE_NAMES[phase]}) took ${((Date.now() - s) / 1000).toFixed(1)} s`);
     }
   } catch (err) {
