@@ -101,6 +101,7 @@ function train() {
   try {
     for (const name of Object.keys(process.env)) if (name.startsWith('TRE_JOB_')) delete process.env[name];
     process.env.PATH = `${dir}${delimiter}${process.env.PATH ?? ''}`;
+    process.env.HOME = dir; // submit lists its job in $HOME/.tre-job/jobs/: not the builder's
     const { exports: cli, script } = loadBundle({ useCache: false });
     const file = (name, text) => {
       writeFileSync(join(dir, name), text);

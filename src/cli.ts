@@ -86,9 +86,8 @@ export function buildCli(io: CliIo): Command {
     .option('--follow', 'keep printing until the job has ended')
     .addHelpText('after', '\nExample:\n  tre-job logs 1234 --follow')
     .action((jobId: string, options) => {
-      const { findJob } = require('./jobs');
-      const record = findJob(jobId, require('./site/load').loadSite(options.site).jobsDir);
-      io.defer(require('./commands/follow').followLog(record, io, options.follow ?? false));
+      // A block: an action that returned the promise would have commander chain on it, unhandled.
+      io.defer(require('./commands/follow').logsCommand(jobId, options, io));
     });
 
   tokenOptions(
@@ -98,7 +97,7 @@ export function buildCli(io: CliIo): Command {
       .option('--form <file>', 'JSON object of the form values, as OOD passes them (strings)')
       .option('--form-json <json>', 'the same, inline')
       .option(...SITE_OPTION)
-      .option('--job-dir <dir>', "the session's staged directory: write tre-job.sh and credentials there, print JSON for submit.yml.erb")
+      .option('--job-dir <dir>', "the session's staged directory: write tre-job.sh, credentials and job.json there, print JSON for submit.yml.erb")
       .option('--session <id>', 'OOD session id (names the container NAME-SESSION)')
       .option('--spec', 'print the equivalent job spec (for tre-job submit) instead')
       .addHelpText('after', `\nExamples:\n  tre-job ood --form-json '{"image":"ghcr.io/mikej888/hello-tre:1.0","cpus":"2"}'          # the plain sbatch script\n  tre-job ood --form form.json --spec > job.yaml                                          # re-run without OOD\n  tre-job ood --form form.json --job-dir "$STAGED_ROOT" --session "$ID" --token-stdin   # what submit.yml.erb runs`),

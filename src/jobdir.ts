@@ -1,7 +1,10 @@
 // Job directories: a new 0700 directory per job, holding job.sh (0700), output.log (0600) and,
-// until the job has pulled its image, the credentials file (0600). Each credentials file is
-// listed in $HOME/.tre-job/credentials/ until it is gone, so that `tre-job gc` can remove it when
-// its job ends without having pulled (cancelled while pending, say): no token outlives its job.
+// until the job has pulled its image, the credentials file (0600). Two indexes under
+// $HOME/.tre-job/ list job directories, one file per directory named after its path:
+// - credentials/: each credentials file until it is gone, so that `tre-job gc` can remove it when
+//   its job ends without having pulled (cancelled while pending, say): no token outlives its job;
+// - jobs/: each directory with a job record (record.ts), wherever it is (an OOD staged root,
+//   submit --job-dir), so that `tre-job status` lists every job tre-job made.
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { InputError } from './errors';
@@ -56,9 +59,35 @@ function homeDir(): string {
   return (require('node:os') as typeof import('node:os')).homedir();
 }
 
-/** Where the credentials index lists a job directory: one file per directory, named after its path. */
+type Index = 'credentials' | 'jobs';
+
+/** Where an index lists a job directory: a file named after its path, '/' as '%' (a job directory has no '%': see buildContext). */
+function indexEntry(index: Index, dir: string): string {
+  return join(homeDir(), '.tre-job', index, resolve(dir).replace(/\//g, '%'));
+}
+
+/** The directories an index lists, with each entry's content and age. A vanished entry is skipped. */
+function readIndex(index: Index): { dir: string; content: string; mtimeMs: number }[] {
+  const parent = join(homeDir(), '.tre-job', index);
+  if (!existsSync(parent)) return [];
+  return readdirSync(parent).flatMap((name) => {
+    const entry = join(parent, name);
+    try {
+      return [{ dir: name.replace(/%/g, '/'), content: readFileSync(entry, 'utf8').trim(), mtimeMs: statSync(entry).mtimeMs }];
+    } catch {
+      return [];
+    }
+  });
+}
+
+function addIndexEntry(index: Index, dir: string): void {
+  const entry = indexEntry(index, dir);
+  mkdirSync(join(entry, '..'), { recursive: true, mode: 0o700 });
+  writeFileSync(entry, '', { mode: 0o600 });
+}
+
 export function credentialsIndexEntry(dir: string): string {
-  return join(homeDir(), '.tre-job', 'credentials', resolve(dir).replace(/\//g, '%'));
+  return indexEntry('credentials', dir);
 }
 
 /**
@@ -73,9 +102,7 @@ export function writeJobFiles(files: JobFiles, script: string, token: string | u
   closeSync(openSync(log, 'a', 0o600));
   chmodSync(log, 0o600);
   if (token === undefined) return;
-  const entry = credentialsIndexEntry(files.dir);
-  mkdirSync(join(entry, '..'), { recursive: true, mode: 0o700 });
-  writeFileSync(entry, '', { mode: 0o600 });
+  addIndexEntry('credentials', files.dir);
   writeFileSync(files.credentials, token, { mode: 0o600, flag: 'wx' });
 }
 
@@ -96,20 +123,22 @@ export function recordCredentialsJob(dir: string, jobId: string): void {
   if (existsSync(entry)) writeFileSync(entry, `${jobId}\n`);
 }
 
-/**
- * Job directories listed in the credentials index (a job directory is a path without '%': see
- * buildContext), with the job id once known. A vanished entry is skipped.
- */
+/** Job directories listed in the credentials index, with the job id once known. */
 export function credentialsIndex(): { dir: string; jobId: string | null; mtimeMs: number }[] {
-  const index = join(homeDir(), '.tre-job', 'credentials');
-  if (!existsSync(index)) return [];
-  return readdirSync(index).flatMap((name) => {
-    const entry = join(index, name);
-    try {
-      const jobId = readFileSync(entry, 'utf8').trim();
-      return [{ dir: name.replace(/%/g, '/'), jobId: jobId || null, mtimeMs: statSync(entry).mtimeMs }];
-    } catch {
-      return [];
-    }
-  });
+  return readIndex('credentials').map(({ dir, content, mtimeMs }) => ({ dir, jobId: content || null, mtimeMs }));
+}
+
+/** List a job directory in the jobs index (idempotent). */
+export function listJobDir(dir: string): void {
+  addIndexEntry('jobs', dir);
+}
+
+/** The job directories in the jobs index. */
+export function listedJobDirs(): string[] {
+  return readIndex('jobs').map((entry) => entry.dir);
+}
+
+/** Drop a job directory from the jobs index (it is gone). */
+export function unlistJobDir(dir: string): void {
+  rmSync(indexEntry('jobs', dir), { force: true });
 }

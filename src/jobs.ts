@@ -1,48 +1,68 @@
-// A submitted job as tre-job knows it: its directory (job.json, output.log) and what Slurm says.
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+// A job as tre-job knows it: its record (record.ts), its output.log, and what Slurm says.
+import { existsSync, readFileSync } from 'node:fs';
 import { InputError } from './errors';
-import { jobsRoot } from './jobdir';
-import { ACTIVE_STATES, shellStatus, showJob, SlurmJob } from './slurm/scontrol';
+import { JobRecord, listJobRecords, readJobRecord, SubmittedJob, writeJobRecord } from './record';
+import type { SlurmClient } from './slurm/client';
+import { ACTIVE_STATES, jobDirsOf, shellStatus, SlurmJob } from './slurm/scontrol';
 
-/** Written next to job.sh when sbatch has accepted the job. */
-export interface JobRecord {
-  jobId: string;
-  cluster: string | null;
-  jobName: string;
-  image: string;
-  submittedAt: string;
-  jobDir: string;
-  outputLog: string;
+const STARTED = /tre-job INFO: Job ([0-9]+(?:_[0-9]+)?) started on /;
+
+/**
+ * The record with its job id. An OOD session's record has none at first (OnDemand runs sbatch
+ * after `tre-job ood`): the job's log names it once the job runs, and before that `candidates`
+ * may hold Slurm's job that runs in the session's directory. Once found it is written into
+ * job.json, so that it outlives Slurm's memory of the job.
+ */
+function withJobId(record: JobRecord, candidates: () => SlurmJob[]): JobRecord {
+  if (record.jobId !== null) return record;
+  const jobId = STARTED.exec(readLog(record.outputLog))?.[1] ?? candidates().filter((job) => jobDirsOf(job).includes(record.jobDir)).pop()?.jobId ?? null;
+  if (jobId === null) return record;
+  const found = { ...record, jobId };
+  try {
+    writeJobRecord(found);
+  } catch {
+    // Not writable now: found again next time.
+  }
+  return found;
 }
 
-export function writeJobRecord(record: JobRecord): void {
-  writeFileSync(join(record.jobDir, 'job.json'), `${JSON.stringify(record, null, 2)}\n`, { mode: 0o600 });
+/** Every job tre-job made for this user (submit and OOD sessions), oldest first. */
+export function listJobs(jobsDir: string, slurm: SlurmClient): JobRecord[] {
+  let queue: SlurmJob[] | undefined; // asked once, and only for a session whose log does not name its job yet
+  const ownJobs = () => {
+    if (queue === undefined) {
+      const uid = process.getuid?.() ?? null;
+      try {
+        queue = slurm.showJobs().filter((job) => job.uid === uid);
+      } catch {
+        queue = []; // as with showJob, a Slurm that does not answer knows no job
+      }
+    }
+    return queue;
+  };
+  return listJobRecords(jobsDir).map((record) => withJobId(record, ownJobs));
 }
 
-/** Every job tre-job submitted for this user, newest last. */
-export function listJobRecords(jobsDir: string): JobRecord[] {
-  const parent = jobsRoot(jobsDir);
-  if (!existsSync(parent)) return [];
-  return readdirSync(parent)
-    .sort()
-    .map((name) => join(parent, name, 'job.json'))
-    .filter((file) => existsSync(file))
-    .map((file) => JSON.parse(readFileSync(file, 'utf8')) as JobRecord);
-}
-
-/** The job's record: from the user's job dirs, else from Slurm's WorkDir (jobs submitted by OOD). */
-export function findJob(jobId: string, jobsDir: string): JobRecord {
+/** The job's record: from the user's records, else from Slurm's WorkDir (an OOD session, or a job tre-job did not record). */
+export function findJob(jobId: string, jobsDir: string, slurm: SlurmClient): SubmittedJob {
   if (!/^[0-9]+(_[0-9]+)?$/.test(jobId)) throw new InputError('JOBID', `"${jobId}" is not a Slurm job id`);
-  const record = listJobRecords(jobsDir).find((r) => r.jobId === jobId);
+  const known = (record: JobRecord | null): record is SubmittedJob => record?.jobId === jobId;
+  const record = listJobRecords(jobsDir)
+    .map((r) => withJobId(r, () => []))
+    .find(known);
   if (record) return record;
-  const slurm = showJob(jobId);
+  const job = slurm.showJob(jobId);
   const uid = process.getuid?.();
-  if (slurm && slurm.uid !== null && uid !== undefined && uid !== 0 && slurm.uid !== uid) {
+  if (job && job.uid !== null && uid !== undefined && uid !== 0 && job.uid !== uid) {
     throw new InputError('JOBID', `job ${jobId} is not yours: only its owner can read its log and status`);
   }
-  if (slurm?.stdOut) {
-    return { jobId, cluster: null, jobName: slurm.jobName, image: slurm.jobName, submittedAt: '', jobDir: slurm.workDir, outputLog: slurm.stdOut };
+  if (job?.stdOut) {
+    const session = jobDirsOf(job)
+      .map(readJobRecord)
+      .find((r) => r !== null && (r.jobId === null || r.jobId === jobId));
+    const found = session ? withJobId(session, () => [job]) : null;
+    if (known(found)) return found;
+    return { jobId, cluster: null, jobName: job.jobName, image: job.jobName, submittedAt: '', jobDir: job.workDir, outputLog: job.stdOut, containerName: null, source: 'ood' };
   }
   throw new InputError('JOBID', `job ${jobId} is not one of your tre-job jobs and Slurm does not know it`);
 }
@@ -107,7 +127,8 @@ function lastMatch(log: string, pattern: RegExp): string | null {
 }
 
 export interface JobStatus {
-  jobId: string;
+  /** Null for an OOD session whose job id is not known yet. */
+  jobId: string | null;
   state: string;
   /** Pending reason or the log's phase. */
   detail: string;
@@ -117,13 +138,14 @@ export interface JobStatus {
   outputs: string | null;
   exitStatus: number | null;
   jobDir: string;
+  source: JobRecord['source'];
   /** Why it failed (the log's last ERROR), and what to do (its Next: line). */
   error: string | null;
   next: string | null;
 }
 
-/** Current status: Slurm's view while it remembers the job, the log's afterwards. */
-export function jobStatus(record: JobRecord, slurm: SlurmJob | null = showJob(record.jobId)): JobStatus {
+/** Current status: Slurm's view (`slurm`: scontrol's answer) while it remembers the job, the log's afterwards. */
+export function jobStatus(record: JobRecord, slurm: SlurmJob | null): JobStatus {
   const facts = logFacts(readLog(record.outputLog));
   const active = slurm !== null && ACTIVE_STATES.has(slurm.state);
   const state = slurm?.state ?? (facts.finishedStatus === null ? 'UNKNOWN' : facts.finishedStatus === 0 ? 'COMPLETED' : 'FAILED');
@@ -139,6 +161,7 @@ export function jobStatus(record: JobRecord, slurm: SlurmJob | null = showJob(re
     outputs: facts.outputs,
     exitStatus,
     jobDir: record.jobDir,
+    source: record.source,
     error: facts.error ?? (neverStarted && exitStatus !== 0 && slurm ? `the job ended (${slurm.state}) before it started` : null),
     next: facts.next,
   };

@@ -9,28 +9,12 @@
 // before the container starts (mountSources() gives the template what to check).
 import { posix } from 'node:path';
 import { InputError } from './errors';
-import { RUNNER_OPTIONS, RunnerOption, Runtime } from './runner-options';
+import { driverFor } from './runtimes';
+import type { ParsedOption } from './runtimes/driver';
+import type { RunnerOption, Runtime } from './runtimes/options';
 import type { Site } from './site/schema';
 
-/** Denied by default (by long name): privilege, host namespaces, devices, identity, image and environment changes. */
-export const DENIED: Record<Runtime, Record<string, string>> = {
-  podman: Object.fromEntries([
-    ...['--privileged', '--cap-add', '--security-opt', '--sysctl', '--seccomp-policy'].map((f) => [f, 'grants privilege']),
-    ...['--pid', '--ipc', '--uts', '--network', '--cgroupns', '--cgroup-parent', '--cgroups', '--pod', '--pod-id-file', '--volumes-from'].map((f) => [f, 'shares host or other namespaces']),
-    ...['--userns', '--uidmap', '--gidmap', '--subuidname', '--subgidname'].map((f) => [f, 'changes the user namespace']),
-    ...['--device', '--device-cgroup-rule'].map((f) => [f, 'adds devices (use gpu: true for a GPU)']),
-    ...['--env', '--env-file', '--env-host', '--env-merge', '--unsetenv'].map((f) => [f, "sets the container's environment (use the spec's env)"]),
-    ...['--rootfs', '--pull', '--authfile', '--init-path', '--name', '--replace', '--rm', '--detach', '--umask', '--image-volume'].map((f) => [f, 'is set by tre-job or the site']),
-  ]),
-  apptainer: Object.fromEntries([
-    ...['--fakeroot', '--add-caps', '--keep-privs', '--allow-setuid', '--security', '--apply-cgroups'].map((f) => [f, 'grants privilege']),
-    ...['--net', '--network', '--network-args', '--userns', '--sharens'].map((f) => [f, 'changes namespaces or the network']),
-    ...['--nv', '--nvccli', '--rocm'].map((f) => [f, 'adds devices (use gpu: true for a GPU)']),
-    ...['--env', '--env-file'].map((f) => [f, "sets the container's environment (use the spec's env)"]),
-    ...['--fusemount'].map((f) => [f, 'runs a program on the back-end']),
-    ...['--no-eval', '--compat'].map((f) => [f, 'is set by tre-job']),
-  ]),
-};
+export type { ParsedOption } from './runtimes/driver';
 
 /** Host paths never mounted by hand: these exactly, or anything under the second list. */
 export const SYSTEM_PATHS = ['/', '/bin', '/boot', '/dev', '/etc', '/home', '/lib', '/lib32', '/lib64', '/opt', '/proc', '/root', '/run', '/sbin', '/srv', '/sys', '/tmp', '/usr', '/var'];
@@ -40,16 +24,6 @@ export interface ForcedMount {
   source: string;
   target: string;
   readOnly: boolean;
-}
-
-/** One option as the runtime reads it: which option, the value (if it takes one), and where it came from. */
-export interface ParsedOption {
-  option: RunnerOption;
-  value: string | undefined;
-  /** runnerArgs.N of the word the option starts in. */
-  field: string;
-  /** The words as written, for messages. */
-  written: string;
 }
 
 /** A host path a user mount makes visible, for the job's symlink check. */
@@ -71,7 +45,7 @@ function options(runtime: Runtime) {
   let index = optionIndex.get(runtime);
   if (!index) {
     index = { long: new Map(), short: new Map() };
-    for (const option of RUNNER_OPTIONS[runtime]) {
+    for (const option of driverFor(runtime).options) {
       index.long.set(option.long, option);
       if (option.short) index.short.set(option.short, option);
     }
@@ -95,7 +69,7 @@ const BOOL_VALUES = new Set(['1', 't', 'T', 'TRUE', 'true', 'True', '0', 'f', 'F
 export function parseRunnerArgs(runtime: Runtime, args: string[]): ParsedOption[] {
   const { long, short } = options(runtime);
   const parsed: ParsedOption[] = [];
-  const name = runtime === 'podman' ? 'podman run' : 'apptainer run';
+  const name = driverFor(runtime).runCommand;
   for (let i = 0; i < args.length; i++) {
     const word = args[i] as string;
     const field = `runnerArgs.${i}`;
@@ -154,109 +128,6 @@ export function parseRunnerArgs(runtime: Runtime, args: string[]): ParsedOption[
   return parsed;
 }
 
-/** Fields of a comma list as Go's encoding/csv reads one record (the runtimes parse --mount, and Apptainer --bind, so). */
-export function csvFields(value: string, field: string, written: string): string[] {
-  const fields: string[] = [];
-  let i = 0;
-  for (;;) {
-    let text = '';
-    if (value[i] === '"') {
-      i++;
-      for (;;) {
-        const end = value.indexOf('"', i);
-        if (end < 0) throw new InputError(field, `${written}: a quote is not closed`);
-        text += value.slice(i, end);
-        i = end + 1;
-        if (value[i] === '"') {
-          text += '"';
-          i++;
-        } else break;
-      }
-      if (i < value.length && value[i] !== ',') throw new InputError(field, `${written}: text after a closing quote`);
-    } else {
-      const end = value.indexOf(',', i);
-      text = value.slice(i, end < 0 ? value.length : end);
-      if (text.includes('"')) throw new InputError(field, `${written}: a quote inside an unquoted field`);
-      i = end < 0 ? value.length : end;
-    }
-    fields.push(text);
-    if (i >= value.length) return fields;
-    i++; // the comma
-  }
-}
-
-interface Mount {
-  /** Host path, or null for a mount with no host source (tmpfs, anonymous volume, scratch). */
-  source: string | null;
-  target: string;
-}
-
-/** key=value fields of a --mount value; a key given twice is refused (the runtimes would keep only one). */
-function mountFields(value: string, field: string, written: string): Map<string, string> {
-  const keys = new Map<string, string>();
-  const synonyms: Record<string, string> = { source: 'src', destination: 'dst', target: 'dst', readonly: 'ro' };
-  for (const item of csvFields(value, field, written)) {
-    const eq = item.indexOf('=');
-    const key = (eq < 0 ? item : item.slice(0, eq)).trim().toLowerCase();
-    const canonicalKey = synonyms[key] ?? key;
-    if (keys.has(canonicalKey)) throw new InputError(field, `${written}: ${key} is given twice`);
-    keys.set(canonicalKey, eq < 0 ? '' : item.slice(eq + 1));
-  }
-  return keys;
-}
-
-/** Split `a:b:c` with at most `max` parts (more is an error in both runtimes). */
-function colonParts(spec: string, max: number, field: string, written: string): string[] {
-  const parts = spec.split(':');
-  if (parts.length > max) throw new InputError(field, `${written}: too many ':' (paths with ':' cannot be mounted)`);
-  return parts;
-}
-
-/** The mounts one option makes, as the runtime reads its value; [] for an option that mounts nothing. */
-function mountsOf(runtime: Runtime, parsed: ParsedOption): Mount[] {
-  const { option, value, field, written } = parsed;
-  if (value === undefined) return [];
-  const flag = option.long;
-  if (flag === '--mount') {
-    // Apptainer: several mounts may be given in one value only with APPTAINER_MOUNT; one here.
-    const keys = mountFields(value, field, written);
-    const type = keys.get('type') ?? 'bind';
-    const allowed = runtime === 'podman' ? ['bind', 'volume', 'tmpfs'] : ['bind'];
-    if (!allowed.includes(type)) throw new InputError(field, `${written}: type=${type} is not allowed here (allowed: ${allowed.join(', ')})`);
-    const target = keys.get('dst');
-    if (target === undefined) throw new InputError(field, `${written}: no dst (destination, target)`);
-    const source = keys.get('src');
-    if (type === 'tmpfs' || (type === 'volume' && source === undefined)) return [{ source: null, target }];
-    if (source === undefined) throw new InputError(field, `${written}: no src (source)`);
-    return [{ source, target }];
-  }
-  if (runtime === 'podman') {
-    if (flag === '--tmpfs') return [{ source: null, target: colonParts(value, 2, field, written)[0] as string }];
-    if (flag === '--volume') {
-      const [first = '', second] = colonParts(value, 3, field, written);
-      // One part: an anonymous volume at that container path.
-      return second === undefined ? [{ source: null, target: first }] : [{ source: first, target: second }];
-    }
-    return [];
-  }
-  // Apptainer: --bind takes a comma list (pflag reads it as CSV), each src[:dst[:opts]].
-  if (flag === '--bind') {
-    return csvFields(value, field, written).map((spec) => {
-      const [source = '', target] = colonParts(spec, 3, field, written);
-      return { source, target: target ?? source };
-    });
-  }
-  if (flag === '--home') {
-    const [source = '', target] = colonParts(value, 2, field, written);
-    return [{ source, target: target ?? source }];
-  }
-  // --overlay PATH[:ro] and --workdir DIR make a host path visible (as /tmp and /var/tmp for --workdir).
-  if (flag === '--overlay') return csvFields(value, field, written).map((spec) => ({ source: colonParts(spec, 2, field, written)[0] as string, target: '/' }));
-  if (flag === '--workdir') return [{ source: value, target: '/tmp' }];
-  if (flag === '--scratch') return csvFields(value, field, written).map((target) => ({ source: null, target }));
-  return [];
-}
-
 const HOME_PREFIX = /^(\$\{HOME\}|\$HOME)(?=\/|$)/;
 
 /** Why a host path (as the job resolves it, or as written with $HOME replaced) may not be mounted, or null. */
@@ -269,9 +140,9 @@ export function forbiddenSource(path: string, site: Site): string | null {
 function checkMount(runtime: Runtime, parsed: ParsedOption, site: Site, sources: MountSource[]): void {
   const { field, written } = parsed;
   const protectedTargets = ['/safe_data', '/safe_outputs', '/scratch', site.safeDataRoot, ...site.forcedMounts.map((m) => m.target)];
-  for (const { source, target } of mountsOf(runtime, parsed)) {
-    // Apptainer's overlay and workdir are not mounted at a path of the user's choosing.
-    if (!(runtime === 'apptainer' && ['--overlay', '--workdir'].includes(parsed.option.long))) {
+  const driver = driverFor(runtime);
+  for (const { source, target } of driver.mountsOf(parsed)) {
+    if (!driver.targetless.includes(parsed.option.long)) {
       if (!target.startsWith('/')) throw new InputError(field, `${written}: the container path must be absolute`);
       const dst = normalPath(target);
       const covered = protectedTargets.find((p) => within(dst, normalPath(p)) || within(normalPath(p), dst));
@@ -302,7 +173,7 @@ export function checkRunnerArgs(runtime: Runtime, args: string[], site: Site): M
     const flag = parsed.option.long;
     const { field } = parsed;
     if (policy.mode === 'allow' && !allowed.has(flag)) throw new InputError(field, `${flag} is not allowed by this site (allowed: ${policy.allow.join(' ') || 'none'})`);
-    const reason = denied.has(flag) ? 'is denied by the site' : policy.mode === 'deny' ? DENIED[runtime][flag] : undefined;
+    const reason = denied.has(flag) ? 'is denied by the site' : policy.mode === 'deny' ? driverFor(runtime).denied[flag] : undefined;
     if (reason) throw new InputError(field, `${flag} is not allowed here: it ${reason}`);
     checkMount(runtime, parsed, site, sources);
   }
@@ -311,7 +182,7 @@ export function checkRunnerArgs(runtime: Runtime, args: string[], site: Site): M
 
 /** The site's forced flags and mounts for this runtime, as argv items (placed after the user's). */
 export function forcedArgs(runtime: Runtime, site: Site): string[] {
-  const mountFlag = runtime === 'podman' ? '--volume' : '--bind';
+  const { mountFlag } = driverFor(runtime);
   const mounts = site.forcedMounts.flatMap((m) => [mountFlag, `${m.source}:${m.target}${m.readOnly ? ':ro' : ''}`]);
   return [...site.forcedRunnerArgs[runtime], ...mounts];
 }

@@ -5,8 +5,9 @@
 #
 # TreJobOod.render runs `tre-job ood`: form values as JSON in argv,
 # the registry token on stdin only (and blanked in place in the form, so OnDemand's context
-# files hold ""), the job written into the session's staged root. A bad value raises tre-job's
-# one line, which OnDemand shows, before anything is staged or submitted.
+# files hold ""), the job written into the session's staged root (tre-job.sh, credentials, and
+# job.json, tre-job's job record, which the job cards and `tre-job status` read). A bad value
+# raises tre-job's one line, which OnDemand shows, before anything is staged or submitted.
 require 'json'
 require 'open3'
 
@@ -70,8 +71,10 @@ module TreJobOod
       f[name] = ctx.public_send(name).to_s if ctx.respond_to?(name)
     end
     form.merge!(overrides.transform_keys(&:to_s))
-    form['env_vars'] = (extra_env + [form['env_vars'].to_s]).join("\n") unless extra_env.empty?
-    form['container_args'] = (extra_args + [form['container_args'].to_s]).join("\n") unless extra_args.empty?
+    # The app's own lines go apart from the user's, so that tre-job numbers an error in the user's
+    # textarea as the user sees it (tre-job puts the app's lines first).
+    form['app_env_vars'] = extra_env.join("\n") unless extra_env.empty?
+    form['app_container_args'] = extra_args.join("\n") unless extra_args.empty?
 
     token_value = ctx.respond_to?(:registry_token) ? ctx.registry_token : nil
     token = token_value.to_s.strip
@@ -102,10 +105,8 @@ module TreJobOod
       job = JSON.parse(out)
       raise 'no job name' unless job['jobName'].is_a?(String) && job['native'].is_a?(Array)
       wall_time = Integer(job['wallTimeSeconds'])
-      File.write(File.join(staged_root, 'tre-job.json'),
-                 JSON.pretty_generate({ 'jobName' => job['jobName'], 'containerName' => job['containerName'] }) + "\n")
     rescue StandardError => e
-      %w[credentials tre-job.sh tre-job.json].each { |f| File.delete(File.join(staged_root, f)) rescue nil }
+      %w[credentials tre-job.sh job.json].each { |f| File.delete(File.join(staged_root, f)) rescue nil }
       raise "tre-job: unexpected answer from #{bin} (#{e.message})"
     end
     { 'job' => job, 'wall_time' => wall_time }

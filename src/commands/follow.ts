@@ -1,7 +1,10 @@
 // Following a job from the terminal: `submit --wait` and `logs --follow`.
 import { removeCredentials } from '../jobdir';
-import { JobRecord, jobStatus, JobStatus, readLog } from '../jobs';
-import { ACTIVE_STATES, cancelJob, showJob } from '../slurm/scontrol';
+import { findJob, jobStatus, JobStatus, readLog } from '../jobs';
+import type { SubmittedJob } from '../record';
+import { loadSite } from '../site/load';
+import { SlurmClient } from '../slurm/client';
+import { ACTIVE_STATES } from '../slurm/scontrol';
 
 export interface FollowIo {
   stdout: (text: string) => void;
@@ -22,9 +25,9 @@ function describe(status: JobStatus): string {
 }
 
 /** scancel the job and remove its token at once: a job cancelled while pending never runs its own clean-up. */
-function cancel(record: JobRecord, io: FollowIo): void {
+function cancel(record: SubmittedJob, slurm: SlurmClient, io: FollowIo): void {
   io.stderr(`cancelling job ${record.jobId} (scancel)\n`);
-  cancelJob(record.jobId);
+  slurm.cancel(record.jobId);
   const removed = removeCredentials(record.jobDir);
   if (removed.length) io.stderr(`removed ${removed.join(', ')}\n`);
 }
@@ -47,14 +50,14 @@ function ask(question: string, io: FollowIo): Promise<string> {
  * resolve to the job's exit status. Ctrl-C cancels the job (cancelOnInterrupt), asks
  * (on a terminal), or stops following and leaves the job running (exit 130).
  */
-export async function waitForJob(record: JobRecord, io: FollowIo, options: { cancelOnInterrupt?: boolean; pollMs?: number } = {}): Promise<number> {
+export async function waitForJob(record: SubmittedJob, slurm: SlurmClient, io: FollowIo, options: { cancelOnInterrupt?: boolean; pollMs?: number } = {}): Promise<number> {
   let stopFollowing = false;
   let asking = false;
   const onInterrupt = async () => {
     if (asking) return;
     if (options.cancelOnInterrupt) {
       io.stderr('\n');
-      cancel(record, io);
+      cancel(record, slurm, io);
       return;
     }
     if (io.interactive) {
@@ -62,7 +65,7 @@ export async function waitForJob(record: JobRecord, io: FollowIo, options: { can
       const answer = await ask(`Cancel job ${record.jobId}? [y/N] `, io);
       asking = false;
       if (/^y(es)?$/i.test(answer.trim())) {
-        cancel(record, io);
+        cancel(record, slurm, io);
         return;
       }
     }
@@ -72,14 +75,14 @@ export async function waitForJob(record: JobRecord, io: FollowIo, options: { can
   try {
     let shown = '';
     for (;;) {
-      const slurm = showJob(record.jobId);
-      const status = jobStatus(record, slurm);
+      const job = slurm.showJob(record.jobId);
+      const status = jobStatus(record, job);
       const line = describe(status);
       if (line !== shown && !asking) {
         io.stderr(io.tty ? `\r\x1b[K${line}` : `${line}\n`);
         shown = line;
       }
-      const ended = slurm === null || !ACTIVE_STATES.has(slurm.state);
+      const ended = job === null || !ACTIVE_STATES.has(job.state);
       if (ended) {
         const exitStatus = status.exitStatus ?? 1;
         io.stderr(`${io.tty ? '\n' : ''}job ${record.jobId} ${status.state}, exit status ${exitStatus}${status.outputs ? `; outputs in ${status.outputs}` : ''}\n`);
@@ -103,11 +106,11 @@ export async function waitForJob(record: JobRecord, io: FollowIo, options: { can
  * Print output.log; with follow, keep printing what is added until the job has ended. A job
  * that has no log yet (pending) or never will (ended before it started) is said so on stderr.
  */
-export async function followLog(record: JobRecord, io: Pick<FollowIo, 'stdout' | 'stderr'>, follow: boolean, pollMs = 250): Promise<number> {
+export async function followLog(record: SubmittedJob, slurm: SlurmClient, io: Pick<FollowIo, 'stdout' | 'stderr'>, follow: boolean, pollMs = 250): Promise<number> {
   if (readLog(record.outputLog) === '') {
-    const slurm = showJob(record.jobId);
-    if (slurm?.state === 'PENDING') io.stderr(`job ${record.jobId} is pending (${slurm.reason}): its log starts when it runs${follow ? '' : '; follow it with --follow'}\n`);
-    else if (slurm && !ACTIVE_STATES.has(slurm.state)) io.stderr(`job ${record.jobId} ended (${slurm.state}) before it wrote a log\n`);
+    const job = slurm.showJob(record.jobId);
+    if (job?.state === 'PENDING') io.stderr(`job ${record.jobId} is pending (${job.reason}): its log starts when it runs${follow ? '' : '; follow it with --follow'}\n`);
+    else if (job && !ACTIVE_STATES.has(job.state)) io.stderr(`job ${record.jobId} ended (${job.state}) before it wrote a log\n`);
   }
   let printed = 0;
   const flush = () => {
@@ -117,11 +120,18 @@ export async function followLog(record: JobRecord, io: Pick<FollowIo, 'stdout' |
   };
   flush();
   while (follow) {
-    const slurm = showJob(record.jobId);
-    if (slurm === null || !ACTIVE_STATES.has(slurm.state)) break;
+    const job = slurm.showJob(record.jobId);
+    if (job === null || !ACTIVE_STATES.has(job.state)) break;
     await pause(pollMs);
     flush();
   }
   flush();
   return 0;
+}
+
+/** `tre-job logs JOBID [--follow]`. */
+export function logsCommand(jobId: string, options: { site?: string; follow?: boolean }, io: Pick<FollowIo, 'stdout' | 'stderr'>): Promise<number> {
+  const site = loadSite(options.site);
+  const slurm = new SlurmClient(site);
+  return followLog(findJob(jobId, site.jobsDir, slurm), slurm, io, options.follow ?? false);
 }

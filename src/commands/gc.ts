@@ -8,15 +8,16 @@
 // Then the credentials sweep: a job cancelled before it started never ran its script, so its
 // token is known only to the credentials index (jobdir.ts); gc removes every listed token whose
 // directory no job of this user still pending or running uses.
-import { spawnSync } from 'node:child_process';
 import { appendFileSync, existsSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { InputError } from '../errors';
+import { DRIVERS, driverFor, Runtime } from '../runtimes';
 import { loadSite } from '../site/load';
 import type { Site } from '../site/schema';
 import { credentialsIndex, removeCredentials } from '../jobdir';
-import { ACTIVE_STATES, showJob, showJobs } from '../slurm/scontrol';
+import { SlurmClient } from '../slurm/client';
+import { ACTIVE_STATES, jobDirsOf } from '../slurm/scontrol';
 
 /** A token written this recently may belong to a submission whose sbatch has not run yet. */
 const SUBMIT_GRACE_MS = 120_000;
@@ -34,8 +35,6 @@ export interface Reclaimed {
   skipped?: string;
 }
 
-const CONTAINER = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
-
 function ledgerEntries(jobDir: string): [string, string][] {
   const ledger = join(jobDir, 'ledger');
   if (!existsSync(ledger)) return [];
@@ -45,37 +44,30 @@ function ledgerEntries(jobDir: string): [string, string][] {
     .map((line) => [line.slice(0, line.indexOf('\t')), line.slice(line.indexOf('\t') + 1)]);
 }
 
-/** Remove one job's leftovers, as listed in its ledger, after checking each entry is the job's. */
-function reclaim(jobDir: string, podman: string): string[] {
+/**
+ * Remove one job's leftovers, as listed in its ledger, after checking each entry is the job's.
+ * The runtime's own entries (a container, Apptainer's temporary files) go to its driver; a
+ * ledger written before runtimes were recorded is offered to every driver.
+ */
+function reclaim(jobDir: string, site: Site): string[] {
   const home = homedir();
   const removed: string[] = [];
-  for (const [kind, what] of ledgerEntries(jobDir)) {
+  const entries = ledgerEntries(jobDir);
+  const recorded = entries.find(([kind]) => kind === 'runtime')?.[1];
+  const drivers = recorded !== undefined && Object.hasOwn(DRIVERS, recorded) ? [driverFor(recorded as Runtime)] : Object.values(DRIVERS);
+  for (const [kind, what] of entries) {
     // Only $HOME/scratch-N itself, as the job script records it.
     if (kind === 'scratch' && what === `${home}/${basename(what)}` && /^scratch-[0-9]+$/.test(basename(what)) && existsSync(what)) {
-      try {
-        rmSync(what, { recursive: true, force: true });
-      } catch {
-        // Files a container wrote as another uid: remove them in the user namespace.
-        spawnSync(podman, ['unshare', 'rm', '-rf', '--', what]);
-      }
+      for (const driver of drivers) if (existsSync(what)) driver.removeTree(what, site);
       if (!existsSync(what)) removed.push(what);
-    } else if (
-      // Apptainer's per-job temporary directory, and a SIF a killed pull left half-written.
-      (kind === 'tmpdir' && what === join(home, '.tre-job', 'tmp', basename(what)) && /^[0-9]+$/.test(basename(what))) ||
-      (kind === 'sifpart' && what === join(home, basename(what)) && /\.sif\.part-[0-9]+$/.test(what))
-    ) {
-      if (existsSync(what)) {
-        rmSync(what, { recursive: true, force: true });
-        removed.push(what);
-      }
-    } else if (kind === 'container' && CONTAINER.test(what)) {
-      const exists = spawnSync(podman, ['container', 'exists', what]).status === 0;
-      spawnSync(podman, ['kill', '--signal', 'KILL', what], { stdio: 'ignore' });
-      spawnSync(podman, ['rm', '--force', '--time', '0', '--ignore', what], { stdio: 'ignore' });
-      if (exists) removed.push(`container ${what}`);
     } else if ((kind === 'credentials' || kind === 'authfile') && dirname(what) === jobDir && existsSync(what)) {
       rmSync(what, { force: true });
       removed.push(what);
+    } else {
+      for (const driver of drivers) {
+        const gone = driver.reclaim(kind, what, home, site);
+        if (gone !== null) removed.push(gone);
+      }
     }
   }
   appendFileSync(join(jobDir, 'ledger'), `gc\t${new Date().toISOString()}\n`);
@@ -87,9 +79,10 @@ export function gcJobs(options: GcOptions, site: Site = loadSite(options.site)):
   const activeDir = join(homedir(), '.tre-job', 'active');
   const ids = (existsSync(activeDir) ? readdirSync(activeDir) : []).filter((name) => /^[0-9]+$/.test(name) && (options.job === undefined || name === options.job));
   const results: Reclaimed[] = [];
+  const client = new SlurmClient(site);
   for (const jobId of ids) {
     if (options.job === undefined) {
-      const slurm = showJob(jobId, site.scontrol);
+      const slurm = client.showJob(jobId);
       if (slurm && ACTIVE_STATES.has(slurm.state)) {
         results.push({ jobId, removed: [], skipped: `still ${slurm.state.toLowerCase()}` });
         continue;
@@ -102,21 +95,22 @@ export function gcJobs(options: GcOptions, site: Site = loadSite(options.site)):
       continue; // another gc took it
     }
     const jobDir = readFileSync(claimed, 'utf8').trim();
-    results.push({ jobId, removed: reclaim(jobDir, site.podman) });
+    results.push({ jobId, removed: reclaim(jobDir, site) });
     rmSync(claimed, { force: true });
   }
   return results;
 }
 
 /** Remove the tokens of job directories that no pending or running job of this user uses. */
-export function sweepCredentials(scontrol: string): string[] {
+export function sweepCredentials(slurm: SlurmClient): string[] {
   const index = credentialsIndex();
   if (!index.length) return [];
   const uid = process.getuid?.() ?? null;
   const inUse = new Set(
-    showJobs(scontrol)
+    slurm
+      .showJobs()
       .filter((job) => ACTIVE_STATES.has(job.state) && job.uid === uid)
-      .flatMap((job) => [job.workDir, dirname(job.stdOut)]),
+      .flatMap(jobDirsOf),
   );
   const removed: string[] = [];
   for (const { dir, jobId, mtimeMs } of index) {
@@ -131,7 +125,7 @@ export function sweepCredentials(scontrol: string): string[] {
 export function gcCommand(options: GcOptions): string {
   const site = loadSite(options.site);
   const jobs = gcJobs(options, site);
-  const credentials = sweepCredentials(site.scontrol);
+  const credentials = sweepCredentials(new SlurmClient(site));
   if (options.json) return `${JSON.stringify({ jobs, credentials })}\n`;
   const lines = jobs.map((r) => `job ${r.jobId}: ${r.skipped ?? (r.removed.length ? `removed ${r.removed.join(', ')}` : 'nothing left to remove')}\n`);
   if (credentials.length) lines.push(`credentials of jobs that ended before they pulled: removed ${credentials.join(', ')}\n`);

@@ -7,6 +7,7 @@ import { stringify } from 'yaml';
 import { InputError } from '../errors';
 import { jobFiles, makeJobDir, writeJobFiles } from '../jobdir';
 import { formError, formToSpec, OodForm } from '../ood/form';
+import { jobRecord, writeJobRecord } from '../record';
 import { parseSpec } from '../spec/load';
 import { seconds } from '../spec/resolve';
 import { prepare, PrepareOptions } from './prepare';
@@ -65,7 +66,8 @@ function inFormTerms<T>(form: OodForm, step: () => T): T {
 /**
  * Without --job-dir: the plain sbatch script for these form values (or, with --spec, the
  * equivalent spec for `tre-job submit`). With --job-dir (OOD's staged root): write
- * tre-job.sh and the credentials file there and print the submission as JSON.
+ * tre-job.sh, the credentials file and the job record (job.json, without a job id: OnDemand
+ * runs sbatch) there, and print the submission as JSON.
  */
 export function oodCommand(options: OodCommandOptions): string {
   const form = readForm(options);
@@ -78,13 +80,15 @@ export function oodCommand(options: OodCommandOptions): string {
     const prepared = prepare(spec, options, dir, true);
     const files = jobFiles(makeJobDir(dir, false), 'tre-job.sh');
     writeJobFiles(files, prepared.script, prepared.token);
+    const record = jobRecord(prepared.job, { jobId: null, cluster: null, jobDir: dir, source: 'ood' }, options.session ?? 'JOBID');
+    writeJobRecord(record);
     const submission: OodSubmission = {
       jobName: prepared.job.jobName,
       wallTimeSeconds: seconds(prepared.job.time),
       native: prepared.directives.filter((option) => !SET_BY_OOD.test(option)),
       script: files.script,
       jobDir: dir,
-      containerName: prepared.job.runtime === 'podman' ? (prepared.job.containerName ?? `${prepared.job.image.name}-${options.session ?? 'JOBID'}`) : null,
+      containerName: record.containerName,
     };
     return `${JSON.stringify(submission)}\n`;
   });

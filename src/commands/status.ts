@@ -1,14 +1,30 @@
-import { findJob, jobStatus, JobStatus, listJobRecords } from '../jobs';
+import { findJob, jobStatus, JobStatus, listJobs } from '../jobs';
 import { loadSite } from '../site/load';
+import { SlurmClient } from '../slurm/client';
 
-/** One line per job (default: all of the user's tre-job jobs), or JSON. */
+/**
+ * One line per job (default: all of the user's tre-job jobs, OOD sessions included), or JSON.
+ * When OOD sessions are listed, a last column gives each session's directory.
+ */
 export function statusCommand(jobIds: string[], options: { site?: string; json?: boolean }): string {
-  const { jobsDir } = loadSite(options.site);
-  const records = jobIds.length ? jobIds.map((id) => findJob(id, jobsDir)) : listJobRecords(jobsDir);
-  const statuses = records.map((record) => jobStatus(record));
+  const site = loadSite(options.site);
+  const slurm = new SlurmClient(site);
+  const records = jobIds.length ? jobIds.map((id) => findJob(id, site.jobsDir, slurm)) : listJobs(site.jobsDir, slurm);
+  const statuses = records.map((record) => jobStatus(record, record.jobId === null ? null : slurm.showJob(record.jobId)));
   if (options.json) return `${JSON.stringify(statuses, null, 2)}\n`;
-  const rows = statuses.map((s: JobStatus) => [s.jobId, s.state, s.detail, s.elapsed ?? '-', s.exitStatus === null ? '-' : String(s.exitStatus), s.image, s.outputs ?? '-']);
-  const header = ['JOBID', 'STATE', 'PHASE', 'ELAPSED', 'EXIT', 'IMAGE', 'OUTPUTS'];
+  const sessions = statuses.some((s) => s.source === 'ood');
+  const rows = statuses.map((s: JobStatus) => [
+    s.jobId ?? '-',
+    s.state,
+    s.detail,
+    s.elapsed ?? '-',
+    s.exitStatus === null ? '-' : String(s.exitStatus),
+    s.image,
+    s.outputs ?? '-',
+    ...(sessions ? [s.source === 'ood' ? s.jobDir : ''] : []),
+  ]);
+  const header = ['JOBID', 'STATE', 'PHASE', 'ELAPSED', 'EXIT', 'IMAGE', 'OUTPUTS', ...(sessions ? ['OOD_SESSION'] : [])];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)));
-  return [header, ...rows].map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i] as number))).join('  ')).join('\n') + '\n';
+  const line = (r: string[]) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i] as number))).join('  ').trimEnd();
+  return [header, ...rows].map(line).join('\n') + '\n';
 }

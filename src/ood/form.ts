@@ -17,11 +17,14 @@ export interface OodForm {
   container_args?: string;
   /** Interactive apps (ood/apps/jupyter, ood/apps/rstudio): a hidden field, jupyter | rstudio | http. */
   service?: string;
+  /** Lines the app itself sets before the user's env_vars / container_args (not form fields). */
+  app_env_vars?: string;
+  app_container_args?: string;
   [other: string]: unknown;
 }
 
 /** Form attributes that tre-job reads; others (cluster, the token field, OOD's own) are ignored. */
-const FIELDS = ['image', 'registry_username', 'runner', 'reuse_sif', 'container_name', 'cpus', 'memory_gib', 'use_gpu', 'runner_args', 'env_vars', 'container_args', 'service'] as const;
+export const FIELDS = ['image', 'registry_username', 'runner', 'reuse_sif', 'container_name', 'cpus', 'memory_gib', 'use_gpu', 'runner_args', 'env_vars', 'container_args', 'service', 'app_env_vars', 'app_container_args'] as const;
 
 /** Where a spec field came from on the form, for error messages users can act on. */
 const FORM_FIELD: Record<string, string> = {
@@ -111,9 +114,13 @@ export function formToSpec(form: OodForm): Record<string, unknown> {
   if (memory !== undefined) spec.memoryGiB = memory;
   if (flag(form.use_gpu)) spec.gpu = true;
   if (form.service?.trim()) spec.service = form.service.trim();
-  const env = formLines(form.env_vars).map(({ line }) => line.replace(/^\s+/, ''));
+  // The app's own lines come first, so that the user's may use what they set.
+  const env = [...formLines(form.app_env_vars), ...formLines(form.env_vars)].map(({ line }) => line.replace(/^\s+/, ''));
   if (env.length) spec.env = env;
-  spec.args = formLines(form.container_args).flatMap(({ line, number }) => splitWords(line, `container_args line ${number}`));
+  spec.args = [
+    ...formLines(form.app_container_args).flatMap(({ line, number }) => splitWords(line, `app_container_args line ${number} (set by the app)`)),
+    ...formLines(form.container_args).flatMap(({ line, number }) => splitWords(line, `container_args line ${number}`)),
+  ];
   spec.runnerArgs = formLines(form.runner_args).flatMap(({ line, number }) => splitWords(line, `runner_args line ${number}`));
   return spec;
 }
@@ -122,8 +129,12 @@ export function formToSpec(form: OodForm): Record<string, unknown> {
 export function formError(err: InputError, form: OodForm): InputError {
   const [head, index] = err.field.split('.');
   if (head === 'env' && index !== undefined && /^[0-9]+$/.test(index)) {
-    const line = formLines(form.env_vars)[Number(index)];
-    return new InputError(`env_vars line ${line?.number ?? Number(index) + 1}`, err.problem);
+    // Numbered within the textarea the line came from: the app's lines come before the user's.
+    const appLines = formLines(form.app_env_vars);
+    const i = Number(index);
+    if (i < appLines.length) return new InputError(`app_env_vars line ${appLines[i]?.number} (set by the app)`, err.problem);
+    const line = formLines(form.env_vars)[i - appLines.length];
+    return new InputError(`env_vars line ${line?.number ?? i - appLines.length + 1}`, err.problem);
   }
   if (head === 'args' || head === 'runnerArgs') {
     return new InputError(head === 'args' ? 'container_args' : 'runner_args', err.problem);

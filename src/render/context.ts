@@ -6,6 +6,7 @@ import type { EnvVar } from '../spec/load';
 import { forcedArgs, MountSource, normalPath, SYSTEM_PATHS, SYSTEM_TREES } from '../policy';
 import { BASE_URL_ENV, PASSWORD_ENV } from '../service';
 import { seconds } from '../spec/resolve';
+import { driverFor, Runtime, RuntimeDriver } from '../runtimes';
 import { VERSION } from '../version';
 
 export interface RenderOptions {
@@ -16,33 +17,20 @@ export interface RenderOptions {
 }
 
 export interface ScriptContext {
+  /** The job as resolved: the spec's own fields are read from here (job.args, job.gpu, ...). */
+  job: Job;
   version: string;
   /** `#SBATCH` options, each one token. */
   directives: string[];
   jobDir: string | null;
-  runtimeCommand: string;
-  pullRef: string;
-  /** What Apptainer pulls: never a tag and a digest together (it refuses them). */
-  imageUri: string;
-  /** The digest-pinned source a SIF must record to be run (null: not pinned). */
-  pinnedRef: string | null;
-  registryHost: string;
-  insecureRegistry: boolean;
-  registryUsername: string | null;
-  containerName: string | null;
-  containerBaseName: string;
+  /** The runtime's command, partials (RUNTIME-cleanup, -pull, -launch) and its own values (driver.templateData). */
+  runtime: { name: Runtime; command: string; partials: { cleanup: string; pull: string; launch: string }; [own: string]: unknown };
+  /** How the shared launch section passes the spec's env (see RuntimeDriver.env). */
+  launch: { envWords: { flag: string; pair: string }[]; envExports: EnvVar[]; envPrefix: string; inheritsUmask: boolean };
   session: string | null;
   safeData: null | { root: string; groupPrefix: string; required: boolean; mount: string | null };
-  gpu: boolean;
-  env: EnvVar[];
-  /** `NAME=value` as written (podman --env). */
-  envPairs: string[];
-  args: string[];
-  runnerArgs: string[];
   /** The site's forced flags and mounts, after the user's runner arguments. */
   forcedArgs: string[];
-  sifName: string;
-  reuseSif: boolean;
   /** An interactive service (jupyter, rstudio, http), or null for a batch job. */
   service: null | {
     kind: string;
@@ -64,8 +52,6 @@ export interface ScriptContext {
   forbiddenMounts: { paths: string[]; trees: string[] };
   /** Also print the summary as one JSON line. */
   summaryJson: boolean;
-  /** The runtime's partials, by section: a new runtime is one enum value plus these files. */
-  partials: { cleanup: string; pull: string; exec: string };
 }
 
 const SAFE_PATH = /^\/[A-Za-z0-9._/+@-]*$/;
@@ -92,8 +78,16 @@ function serviceContext(kind: NonNullable<Job['service']>, job: Job, site: Site)
   };
 }
 
+/** The spec's env as the runtime takes it: `--env NAME=VALUE` words, or exported with a prefix. */
+function launchContext(driver: RuntimeDriver, job: Job): ScriptContext['launch'] {
+  const { env, inheritsUmask } = driver;
+  if ('flag' in env) return { envWords: job.env.map(({ name, value }) => ({ flag: env.flag, pair: `${name}=${value}` })), envExports: [], envPrefix: '', inheritsUmask };
+  return { envWords: [], envExports: job.env, envPrefix: env.prefix, inheritsUmask };
+}
+
 export function buildContext(job: Job, site: Site, options: RenderOptions = {}): ScriptContext {
   const { jobDir, session } = options;
+  const driver = driverFor(job.runtime);
   if (jobDir !== undefined && !SAFE_PATH.test(jobDir)) {
     throw new InputError('--job-dir', `must be an absolute path of letters, digits and . _ / + @ - (got ${JSON.stringify(jobDir)})`);
   }
@@ -109,18 +103,17 @@ export function buildContext(job: Job, site: Site, options: RenderOptions = {}):
     ...(job.gpu && site.gpuGres ? [`--gres=${site.gpuGres}`] : []),
   ];
   return {
+    job,
     version: VERSION,
     directives,
     jobDir: jobDir ?? null,
-    runtimeCommand: job.runtime === 'podman' ? site.podman : site.apptainer,
-    pullRef: job.pullRef,
-    imageUri: `docker://${job.pinnedRef ?? job.pullRef}`,
-    pinnedRef: job.pinnedRef ?? null,
-    registryHost: job.registryHost,
-    insecureRegistry: job.insecureRegistry,
-    registryUsername: job.registryUsername ?? null,
-    containerName: job.containerName ?? null,
-    containerBaseName: job.image.name,
+    runtime: {
+      ...driver.templateData(job),
+      name: driver.name,
+      command: driver.command(site),
+      partials: { cleanup: `${driver.name}-cleanup`, pull: `${driver.name}-pull`, launch: `${driver.name}-launch` },
+    },
+    launch: launchContext(driver, job),
     session: session ?? null,
     safeData:
       job.safeData === 'none'
@@ -131,14 +124,7 @@ export function buildContext(job: Job, site: Site, options: RenderOptions = {}):
             required: job.safeData === 'required',
             mount: job.safeDataMount === 'same' ? null : job.safeDataMount,
           },
-    gpu: job.gpu,
-    env: job.env,
-    envPairs: job.env.map(({ name, value }) => `${name}=${value}`),
-    args: job.args,
-    runnerArgs: job.runnerArgs,
     forcedArgs: forcedArgs(job.runtime, site),
-    sifName: `${job.jobName}.sif`,
-    reuseSif: job.reuseSif,
     service: job.service ? serviceContext(job.service, job, site) : null,
     timeLimit: {
       time: job.time,
@@ -149,6 +135,5 @@ export function buildContext(job: Job, site: Site, options: RenderOptions = {}):
     mountSources: job.mountSources,
     forbiddenMounts: { paths: SYSTEM_PATHS, trees: [...SYSTEM_TREES, normalPath(site.safeDataRoot)] },
     summaryJson: site.summaryJson,
-    partials: { cleanup: `cleanup-${job.runtime}`, pull: `pull-${job.runtime}`, exec: `exec-${job.runtime}` },
   };
 }

@@ -36,6 +36,7 @@ function buildSiteSchema() {
       apptainer: described(command(), 'Apptainer command. Default: apptainer.'),
       sbatch: described(command(), 'sbatch command. Default: sbatch.'),
       scontrol: described(command(), 'scontrol command. Default: scontrol.'),
+      scancel: described(command(), 'scancel command. Default: scancel.'),
       partition: optional(string(SLURM_WORD, 'must be letters, digits and . _ - only'), 'Default partition.'),
       signalGraceSeconds: described(
         seconds(10, 3600),
@@ -92,6 +93,7 @@ export const BUILT_IN_SITE: Site = {
   apptainer: 'apptainer',
   sbatch: 'sbatch',
   scontrol: 'scontrol',
+  scancel: 'scancel',
   signalGraceSeconds: 60,
   runnerArgs: { mode: 'deny', allow: [], deny: [] },
   forcedRunnerArgs: { podman: [], apptainer: [] },

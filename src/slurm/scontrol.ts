@@ -1,6 +1,6 @@
-// Reading and cancelling jobs: scontrol and scancel (Slurm's accounting may be off, so sacct is not used).
-import { spawnSync } from 'node:child_process';
-import { ExternalError, oneLine } from '../errors';
+// What `scontrol show job -o` says about a job (Slurm's accounting may be off, so sacct is not
+// used). Parsing only: client.ts runs scontrol.
+import { dirname } from 'node:path';
 
 export interface SlurmJob {
   jobId: string;
@@ -49,26 +49,9 @@ export function parseJobLine(line: string): SlurmJob {
   };
 }
 
-/** The job as Slurm knows it, or null once Slurm has forgotten it (MinJobAge). */
-export function showJob(jobId: string, scontrol = 'scontrol'): SlurmJob | null {
-  const result = spawnSync(scontrol, ['show', 'job', '-o', jobId], { encoding: 'utf8' });
-  if (result.error) throw new ExternalError(`cannot run ${scontrol}: ${result.error.message}`);
-  if (result.status !== 0) return null; // "Invalid job id specified"
-  const line = result.stdout.split('\n').find((l) => l.startsWith(`JobId=${jobId} `));
-  return line ? parseJobLine(line) : null;
-}
-
-/** Every job Slurm knows (any user's), e.g. to see which job directories are still in use. */
-export function showJobs(scontrol = 'scontrol'): SlurmJob[] {
-  const result = spawnSync(scontrol, ['show', 'job', '-o'], { encoding: 'utf8' });
-  if (result.error || result.status !== 0) throw new ExternalError(`cannot list jobs with ${scontrol}: ${oneLine(result.stderr || String(result.error))}`);
-  return result.stdout.split('\n').filter((line) => line.startsWith('JobId=')).map(parseJobLine);
-}
-
-/** scancel the job (SIGTERM, then SIGKILL after KillWait). */
-export function cancelJob(jobId: string, scancel = 'scancel'): void {
-  const result = spawnSync(scancel, [jobId], { encoding: 'utf8' });
-  if (result.error || result.status !== 0) throw new ExternalError(`scancel ${jobId} failed: ${oneLine(result.stderr || String(result.error))}`);
+/** The directories a job runs in: its WorkDir and its log's (a job directory, or an OOD staged root). */
+export function jobDirsOf(job: Pick<SlurmJob, 'workDir' | 'stdOut'>): string[] {
+  return [job.workDir, dirname(job.stdOut)];
 }
 
 /** A job that ended in one of these states did not succeed, whatever its ExitCode says. */

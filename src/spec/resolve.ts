@@ -8,8 +8,12 @@ import { displayName, ImageRef, parseImageRef, pinnedReference, pullReference } 
 import { EnvVar, normalizeEnv } from './load';
 import { JobSpec, TIME } from './schema';
 
-/** A validated job: every field checked and every default applied. */
-export interface Job {
+/**
+ * A validated job: every field checked and every default applied. The spec's fields pass
+ * through as they are, so a new spec field reaches the templates (as job.FIELD) with no copy;
+ * the fields below are the ones resolved against the site or derived.
+ */
+export interface Job extends Omit<JobSpec, 'image' | 'runtime' | 'registry' | 'name' | 'env' | 'time' | 'partition'> {
   runtime: 'podman' | 'apptainer';
   image: ImageRef;
   /** What the runtime pulls (the site's pullHost applied). */
@@ -23,20 +27,11 @@ export interface Job {
   /** `name:tag`: the Slurm job name. */
   jobName: string;
   containerName?: string;
-  cpus?: number;
-  memoryGiB?: number;
   time: string;
   partition?: string;
-  gpu: boolean;
   env: EnvVar[];
-  args: string[];
-  runnerArgs: string[];
   /** Host paths the user's runner arguments mount (the job resolves them again before the container starts). */
   mountSources: MountSource[];
-  reuseSif: boolean;
-  safeData: JobSpec['safeData'];
-  safeDataMount: string;
-  service?: JobSpec['service'];
   /** Things that are allowed but probably not meant, one line each (printed on stderr). */
   warnings: string[];
 }
@@ -74,7 +69,9 @@ export function resolveJob(spec: JobSpec, site: Site): Job {
   }
   const registryHost = registry.pullHost ?? registry.host;
   const partition = spec.partition ?? site.partition;
+  const { image: _image, runtime: _runtime, registry: _registry, name: _name, env: _env, time: _time, partition: _partition, ...passthrough } = spec;
   return {
+    ...passthrough,
     runtime,
     image,
     pullRef: pullReference(image, registryHost),
@@ -84,19 +81,10 @@ export function resolveJob(spec: JobSpec, site: Site): Job {
     ...(spec.registry ? { registryUsername: spec.registry.username } : {}),
     jobName: displayName(image),
     ...(spec.name !== undefined ? { containerName: spec.name } : {}),
-    ...(spec.cpus !== undefined ? { cpus: spec.cpus } : {}),
-    ...(spec.memoryGiB !== undefined ? { memoryGiB: spec.memoryGiB } : {}),
     time,
     ...(partition !== undefined ? { partition } : {}),
-    gpu: spec.gpu,
     env,
-    args: spec.args,
-    runnerArgs: spec.runnerArgs,
     mountSources,
-    reuseSif: spec.reuseSif,
-    safeData: spec.safeData,
-    safeDataMount: spec.safeDataMount,
-    ...(spec.service ? { service: spec.service } : {}),
     warnings: [...expansionWarnings(spec, env), ...timeWarnings(time, site)],
   };
 }

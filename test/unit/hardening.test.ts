@@ -4,9 +4,10 @@
 // and exit statuses of jobs that did not complete.
 import { existsSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { listDir, runBin, runCliUnchecked } from '../helpers';
+import { listDir, runBin, runCliUnchecked, SHIM_BIN } from '../helpers';
 import { call, calls, ended, Fixture, fixture, IMAGE, outputs, render, runScript, scratches, siteFile, specFile, start, TOKEN, until } from '../fixtures/shims';
-import { jobStatus, JobRecord } from '../../src/jobs';
+import { jobStatus } from '../../src/jobs';
+import type { JobRecord } from '../../src/record';
 import { parseJobLine, shellStatus } from '../../src/slurm/scontrol';
 
 const runs = (f: Fixture, name = 'podman') => calls(f).filter((c) => c.startsWith(`${name} run `));
@@ -194,6 +195,21 @@ describe('7. outputs: removed when empty and unused, private otherwise', () => {
   });
 });
 
+describe('7b. a cancel while the workspace is being made', () => {
+  it.each(['outputs', 'scratch'])('TERM as mkdir of %s-N returns (Slurm signals mkdir too): nothing is left, outputs or scratch', async (which) => {
+    // A mkdir that makes its directory and then gets the cancel: the job shell has TERM pending
+    // when mkdir returns (as when Slurm signals every process of the job).
+    const bin = join(f.root, 'bin');
+    mkdirSync(bin);
+    writeFileSync(join(bin, 'mkdir'), `#!/bin/bash\n/bin/mkdir "$@" || exit\ncase "$*" in *${which}-*) kill -TERM "$PPID"; exit 143 ;; esac\n`, { mode: 0o755 });
+    const r = await runScript(f, render(f, { safeData: 'none' }), { PATH: `${bin}:${SHIM_BIN}:/usr/bin:/bin` });
+    expect(r.output).toContain('tre-job ERROR: Job cancelled (SIGTERM)');
+    expect(r.status).toBe(143);
+    expect(outputs(f)).toEqual([]);
+    expect(scratches(f)).toEqual([]);
+  });
+});
+
 describe('8. registry errors say which it was, from the runtime message', () => {
   const NEXT = /tre-job INFO: Next: (.*)\n/;
 
@@ -289,7 +305,7 @@ describe('10. exit status of a job that did not complete', () => {
   });
 
   it('jobStatus: a job cancelled before it started (no log) is 143, with why', () => {
-    const record: JobRecord = { jobId: '7', cluster: null, jobName: 'probe:1.0', image: IMAGE, submittedAt: '', jobDir: f.jobDir, outputLog: join(f.jobDir, 'output.log') };
+    const record: JobRecord = { jobId: '7', cluster: null, jobName: 'probe:1.0', image: IMAGE, submittedAt: '', jobDir: f.jobDir, outputLog: join(f.jobDir, 'output.log'), containerName: null, source: 'submit' };
     const status = jobStatus(record, parseJobLine(line('CANCELLED', '0:0')));
     expect(status).toMatchObject({ state: 'CANCELLED', exitStatus: 143, detail: 'cancelled before it started', error: 'the job ended (CANCELLED) before it started' });
   });

@@ -66,7 +66,8 @@ beforeAll(() => {
   mkdirSync(join(siteDir, 'clusters'), { recursive: true });
   writeYaml(join(siteDir, 'clusters'), 'tre.yaml', site);
   writeYaml(join(siteDir, 'clusters'), 'gpu01.yaml', { ...site, gpuGres: 'gpu:1' });
-  env = { ...process.env, TRE_JOB_BIN: BIN, TRE_JOB_SITE_DIR: siteDir, TRE_JOB_REGISTRY_TOKEN: 'from-the-pun-environment' };
+  // HOME: tre-job lists each session in $HOME/.tre-job/ (jobs and credentials indexes).
+  env = { ...process.env, HOME: join(tmp.path, 'home'), TRE_JOB_BIN: BIN, TRE_JOB_SITE_DIR: siteDir, TRE_JOB_REGISTRY_TOKEN: 'from-the-pun-environment' };
 });
 afterAll(() => tmp.remove());
 
@@ -114,14 +115,19 @@ describe('submit.yml.erb', () => {
     expect(spawnSync('bash', ['-n'], { input: script.stdout }).status).toBe(0);
   });
 
-  it('writes tre-job.sh (0700) and credentials (0600) into the staged root, and names the container NAME-SESSION_ID', () => {
+  it('writes tre-job.sh (0700), credentials (0600) and the job record into the staged root, and names the container NAME-SESSION_ID', () => {
     const { root } = render(form());
-    expect(listDir(root)).toEqual(['credentials', 'output.log', 'tre-job.json', 'tre-job.sh']);
+    expect(listDir(root)).toEqual(['credentials', 'job.json', 'output.log', 'tre-job.sh']);
     expect(statSync(join(root, 'tre-job.sh')).mode & 0o777).toBe(0o700);
     expect(statSync(join(root, 'output.log')).mode & 0o777).toBe(0o600); // Slurm keeps the mode of a log that exists
     expect(statSync(join(root, 'credentials')).mode & 0o777).toBe(0o600);
     expect(readFileSync(join(root, 'credentials'), 'utf8')).toBe(TOKEN);
-    expect(JSON.parse(readFileSync(join(root, 'tre-job.json'), 'utf8'))).toEqual({ jobName: 'probe:1.0', containerName: `probe-${SESSION}` });
+    // The record `tre-job submit` writes too; the job id is OnDemand's sbatch's, unknown yet.
+    expect(statSync(join(root, 'job.json')).mode & 0o777).toBe(0o600);
+    expect(JSON.parse(readFileSync(join(root, 'job.json'), 'utf8'))).toEqual({
+      jobId: null, cluster: null, jobName: 'probe:1.0', image: '127.0.0.1:5000/tre/probe:1.0', submittedAt: expect.any(String),
+      jobDir: root, outputLog: join(root, 'output.log'), containerName: `probe-${SESSION}`, source: 'ood',
+    });
     expect(readFileSync(join(root, 'tre-job.sh'), 'utf8')).toContain(`tre_container_name='probe'-'${SESSION}'`);
   });
 
@@ -147,7 +153,7 @@ describe('submit.yml.erb', () => {
 
   it('without a token or username pulls anonymously: no credentials file, no --token-stdin', () => {
     const { root } = render(form({ registry_username: '', registry_token: '' }));
-    expect(listDir(root)).toEqual(['output.log', 'tre-job.json', 'tre-job.sh']);
+    expect(listDir(root)).toEqual(['job.json', 'output.log', 'tre-job.sh']);
   });
 
   it.each([
@@ -203,7 +209,7 @@ describe('parity with tre-job submit', () => {
     const { script, jobDir } = JSON.parse(dry.stdout) as { script: string; jobDir: string };
     return { ood: readFileSync(join(root, 'tre-job.sh'), 'utf8'), submit: script, root, submitDir: jobDir };
   }
-  const podmanRun = (script: string): string => (/^\s*exec "\$tre_podman" run [\s\S]*?\n\s*\) &$/m.exec(script) ?? [''])[0];
+  const podmanRun = (script: string): string => (/^tre_run_options=[\s\S]*?\n\s*\) &$/m.exec(script) ?? [''])[0];
 
   it('renders the same script, apart from the job directory, and the same container argv', () => {
     const { ood, submit, root, submitDir } = paritySpec(form({ container_name: 'my-analysis' }));

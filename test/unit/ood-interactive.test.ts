@@ -35,7 +35,8 @@ beforeAll(() => {
   const siteDir = join(tmp.path, 'site');
   mkdirSync(join(siteDir, 'clusters'), { recursive: true });
   writeYaml(join(siteDir, 'clusters'), 'tre.yaml', site);
-  env = { ...process.env, TRE_JOB_BIN: BIN, TRE_JOB_SITE_DIR: siteDir, TRE_JOB_REGISTRY_TOKEN: 'from-the-pun' };
+  // HOME: tre-job lists each session in $HOME/.tre-job/ (jobs and credentials indexes).
+  env = { ...process.env, HOME: join(tmp.path, 'home'), TRE_JOB_BIN: BIN, TRE_JOB_SITE_DIR: siteDir, TRE_JOB_REGISTRY_TOKEN: 'from-the-pun' };
 });
 afterAll(() => tmp.remove());
 
@@ -88,7 +89,7 @@ describe.each([
     expect(submit.batch_connect.script_wrapper).toMatch(/trap 'tre_ood_forward USR1 124' USR1/);
     expect(submit.batch_connect.after_script).toMatch(/^create_yml \(\) \{/);
     expect(submit.script).toEqual({ job_name: 'jupyter:1.0', wall_time: 2 * 3600, native: ['--signal=B:USR1@30', '--cpus-per-task=1', '--mem=2G'] });
-    expect(listDir(root)).toEqual(['credentials', 'output.log', 'tre-job.json', 'tre-job.sh']);
+    expect(listDir(root)).toEqual(['credentials', 'job.json', 'output.log', 'tre-job.sh']);
     expect(statSync(join(root, 'credentials')).mode & 0o777).toBe(0o600);
     expect(script).toContain(`tre_service='${service}'`);
     expect(script).not.toContain(TOKEN);
@@ -137,10 +138,16 @@ describe.each([
 describe('jupyter', () => {
   it('passes the base URL for OnDemand\'s /node/ proxy and turns off the XSRF check, before the user\'s own values', () => {
     const { script } = render('jupyter');
-    expect(script).toContain(`--env 'TRE_BASE_URL=/node/'"\${HOSTNAME-}"'/'"\${TRE_PORT-}"'/'`);
-    const run = /exec "\$tre_podman" run [\s\S]*?\n\s*\) &$/m.exec(script)?.[0] ?? '';
+    expect(script).toContain(`'--env' 'TRE_BASE_URL=/node/'"\${HOSTNAME-}"'/'"\${TRE_PORT-}"'/'`);
+    const run = /exec "\$tre_runtime" run [\s\S]*?\n\s*\) &$/m.exec(script)?.[0] ?? '';
     expect(run.indexOf("'--NotebookApp.disable_check_xsrf=True'")).toBeGreaterThan(0);
     expect(run.indexOf("'--NotebookApp.disable_check_xsrf=True'")).toBeLessThan(run.indexOf("'--debug'"));
+  });
+
+  it("an error in the user's env_vars names the user's own line, not one counted after the app's lines", () => {
+    const r = ruby([OOD_RB, 'render', appDir('jupyter'), stagedRoot()], JSON.stringify(form({ env_vars: '1BAD=x' })));
+    expect(r.status).not.toBe(0);
+    expect(r.stderr.trim()).toBe('tre-job: env_vars line 1: "1BAD" is not a valid variable name (letters, digits, _; not starting with a digit)');
   });
 
   it('view.html.erb POSTs the password to /node/HOST/PORT/login and never puts it in a URL', () => {

@@ -2,8 +2,9 @@
 // values, `=`, combined switches, separate values; --mount key orders, synonyms and CSV quoting;
 // Apptainer's comma lists) and normalises paths before it checks them.
 import { InputError } from '../../src/errors';
-import { checkRunnerArgs, DENIED, normalPath, parseRunnerArgs } from '../../src/policy';
-import { RUNNER_OPTIONS, Runtime } from '../../src/runner-options';
+import { checkRunnerArgs, normalPath, parseRunnerArgs } from '../../src/policy';
+import { DRIVERS } from '../../src/runtimes';
+import { RUNNER_OPTIONS, Runtime } from '../../src/runtimes/options';
 import { parseSite } from '../../src/site/load';
 import { BUILT_IN_SITE } from '../../src/site/schema';
 
@@ -123,7 +124,7 @@ describe('runner-argument policy', () => {
   it('every built-in denial names a documented option (a misspelt entry would deny nothing)', () => {
     for (const runtime of ['podman', 'apptainer'] as const) {
       const known = new Set(RUNNER_OPTIONS[runtime].map((o) => o.long));
-      expect(Object.keys(DENIED[runtime]).filter((flag) => !known.has(flag))).toEqual([]);
+      expect(Object.keys(DRIVERS[runtime].denied).filter((flag) => !known.has(flag))).toEqual([]);
     }
   });
 

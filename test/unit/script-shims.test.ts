@@ -255,7 +255,7 @@ describe('the ledger and tre-job gc', () => {
   it('records what the job creates, and drops its marker once its own clean-up has run', async () => {
     expect((await runScript(f, render(f, {}))).status).toBe(0);
     const kinds = ledger().trim().split('\n').map((line) => line.split('\t')[0]);
-    expect(kinds).toEqual(['job', 'credentials', 'authfile', 'scratch', 'container', 'done']);
+    expect(kinds).toEqual(['job', 'runtime', 'credentials', 'authfile', 'scratch', 'container', 'done']);
     expect(ledger()).toContain(`credentials\t${f.jobDir}/credentials\n`);
     expect(existsSync(marker())).toBe(false);
     expect(gc().stdout).toBe('nothing to reclaim\n');

@@ -36,12 +36,12 @@ describe('templates', () => {
     expect(printedExpressions(Handlebars.parse('echo {{image}} {{shq image}}') as unknown as Node)).toEqual(['raw:image', 'helper:shq']);
   });
 
-  it('has cleanup, pull and exec partials for every runtime', () => {
+  it('has cleanup, pull and launch partials for every runtime', () => {
     const partials = readdirSync(join(TEMPLATES_DIR, 'partials'));
     const runtimes = jobSpecSchema.shape.runtime.def.innerType.options;
     expect(runtimes).toEqual(['podman', 'apptainer']);
     for (const runtime of runtimes) {
-      for (const section of ['cleanup', 'pull', 'exec']) expect(partials).toContain(`${section}-${runtime}.hbs`);
+      for (const section of ['cleanup', 'pull', 'launch']) expect(partials).toContain(`${runtime}-${section}.hbs`);
     }
   });
 });

@@ -1,0 +1,59 @@
+// Rootless Podman: `podman login` + `podman pull`, `podman run --rm` with --volume mounts and
+// --env values; the container is named and recorded, so that clean-up and `gc` can remove it.
+import { spawnSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import type { RuntimeDriver } from './driver';
+import { colonParts, mountOption } from './mount-syntax';
+import { RUNNER_OPTIONS } from './options';
+
+const CONTAINER = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+
+const reasons = (flags: string[], why: string) => flags.map((flag) => [flag, why] as const);
+
+export const podman: RuntimeDriver = {
+  name: 'podman',
+  runCommand: 'podman run',
+  options: RUNNER_OPTIONS.podman,
+  denied: Object.fromEntries([
+    ...reasons(['--privileged', '--cap-add', '--security-opt', '--sysctl', '--seccomp-policy'], 'grants privilege'),
+    ...reasons(['--pid', '--ipc', '--uts', '--network', '--cgroupns', '--cgroup-parent', '--cgroups', '--pod', '--pod-id-file', '--volumes-from'], 'shares host or other namespaces'),
+    ...reasons(['--userns', '--uidmap', '--gidmap', '--subuidname', '--subgidname'], 'changes the user namespace'),
+    ...reasons(['--device', '--device-cgroup-rule'], 'adds devices (use gpu: true for a GPU)'),
+    ...reasons(['--env', '--env-file', '--env-host', '--env-merge', '--unsetenv'], "sets the container's environment (use the spec's env)"),
+    ...reasons(['--rootfs', '--pull', '--authfile', '--init-path', '--name', '--replace', '--rm', '--detach', '--umask', '--image-volume'], 'is set by tre-job or the site'),
+  ]),
+  targetless: [],
+  mountFlag: '--volume',
+  env: { flag: '--env' },
+  inheritsUmask: false,
+  command: (site) => site.podman,
+  mountsOf(parsed) {
+    const { option, value, field, written } = parsed;
+    if (value === undefined) return [];
+    if (option.long === '--mount') return mountOption(parsed, ['bind', 'volume', 'tmpfs']);
+    if (option.long === '--tmpfs') return [{ source: null, target: colonParts(value, 2, field, written)[0] as string }];
+    if (option.long === '--volume') {
+      const [first = '', second] = colonParts(value, 3, field, written);
+      // One part: an anonymous volume at that container path.
+      return second === undefined ? [{ source: null, target: first }] : [{ source: first, target: second }];
+    }
+    return [];
+  },
+  templateData: () => ({}),
+  reclaim(kind, what, _home, site) {
+    if (kind !== 'container' || !CONTAINER.test(what)) return null;
+    const exists = spawnSync(site.podman, ['container', 'exists', what]).status === 0;
+    // Kill first: 'rm --force' of a container that is already stopping can leave its processes running.
+    spawnSync(site.podman, ['kill', '--signal', 'KILL', what], { stdio: 'ignore' });
+    spawnSync(site.podman, ['rm', '--force', '--time', '0', '--ignore', what], { stdio: 'ignore' });
+    return exists ? `container ${what}` : null;
+  },
+  removeTree(path, site) {
+    try {
+      rmSync(path, { recursive: true, force: true });
+    } catch {
+      // Files a container wrote as another uid belong to a subordinate uid: remove them in the user namespace.
+      spawnSync(site.podman, ['unshare', 'rm', '-rf', '--', path]);
+    }
+  },
+};

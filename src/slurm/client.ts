@@ -1,0 +1,54 @@
+// The one way tre-job runs Slurm: sbatch, scontrol and scancel, by the commands the site names
+// (site.sbatch, site.scontrol, site.scancel), so that submit, status, logs, --wait and gc all
+// reach the same Slurm. Only this module spawns them; sbatch.ts and scontrol.ts parse.
+import { spawnSync } from 'node:child_process';
+import { ExternalError, oneLine } from '../errors';
+import type { Site } from '../site/schema';
+import { parseSubmission, Submission, submitEnvironment } from './sbatch';
+import { parseJobLine, SlurmJob } from './scontrol';
+
+export type SlurmCommands = Pick<Site, 'sbatch' | 'scontrol' | 'scancel'>;
+
+export class SlurmClient {
+  constructor(private readonly commands: SlurmCommands) {}
+
+  /** The exact sbatch argv for a script: --parsable prints only `jobid[;cluster]`. */
+  sbatchArgv(script: string): string[] {
+    return [this.commands.sbatch, '--parsable', script];
+  }
+
+  /** Run sbatch in the job directory; a refusal is an ExternalError with sbatch's own message. */
+  submit(script: string, cwd: string): Submission {
+    const { sbatch } = this.commands;
+    const result = spawnSync(sbatch, ['--parsable', script], { cwd, env: submitEnvironment(), encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    if (result.error) throw new ExternalError(`cannot run ${sbatch}: ${result.error.message}`);
+    if (result.status !== 0) {
+      throw new ExternalError(`sbatch refused the job: ${oneLine(result.stderr || result.stdout || `exit status ${result.status}`)}`);
+    }
+    return parseSubmission(result.stdout);
+  }
+
+  /** The job as Slurm knows it, or null once Slurm has forgotten it (MinJobAge). */
+  showJob(jobId: string): SlurmJob | null {
+    const { scontrol } = this.commands;
+    const result = spawnSync(scontrol, ['show', 'job', '-o', jobId], { encoding: 'utf8' });
+    if (result.error) throw new ExternalError(`cannot run ${scontrol}: ${result.error.message}`);
+    if (result.status !== 0) return null; // "Invalid job id specified"
+    const line = result.stdout.split('\n').find((l) => l.startsWith(`JobId=${jobId} `));
+    return line ? parseJobLine(line) : null;
+  }
+
+  /** Every job Slurm knows (any user's), e.g. to see which job directories are still in use. */
+  showJobs(): SlurmJob[] {
+    const { scontrol } = this.commands;
+    const result = spawnSync(scontrol, ['show', 'job', '-o'], { encoding: 'utf8' });
+    if (result.error || result.status !== 0) throw new ExternalError(`cannot list jobs with ${scontrol}: ${oneLine(result.stderr || String(result.error))}`);
+    return result.stdout.split('\n').filter((line) => line.startsWith('JobId=')).map(parseJobLine);
+  }
+
+  /** scancel the job (SIGTERM, then SIGKILL after KillWait). */
+  cancel(jobId: string): void {
+    const result = spawnSync(this.commands.scancel, [jobId], { encoding: 'utf8' });
+    if (result.error || result.status !== 0) throw new ExternalError(`scancel ${jobId} failed: ${oneLine(result.stderr || String(result.error))}`);
+  }
+}
