@@ -87,7 +87,7 @@ export function buildCli(io: CliIo): Command {
     .addHelpText('after', '\nExample:\n  tre-job logs 1234 --follow')
     .action((jobId: string, options) => {
       // A block: an action that returned the promise would have commander chain on it, unhandled.
-      io.defer(require('./commands/follow').logsCommand(jobId, options, io));
+      io.defer(require('./commands/logs').logsCommand(jobId, options, io));
     });
 
   tokenOptions(

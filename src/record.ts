@@ -6,7 +6,7 @@
 import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { jobsRoot, listedJobDirs, listJobDir, unlistJobDir } from './jobdir';
-import type { Job } from './spec/resolve';
+import type { Job } from './jobspec/resolve';
 
 export interface JobRecord {
   /** Null for an OOD session until its job id is known: OnDemand runs sbatch, not tre-job. */

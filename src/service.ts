@@ -1,5 +1,5 @@
 // The names tre-job sets in an interactive service's container: a spec may not set them too.
-import type { JobSpec } from './spec/schema';
+import type { JobSpec } from './jobspec/schema';
 
 export type ServiceKind = NonNullable<JobSpec['service']>;
 

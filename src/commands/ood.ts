@@ -8,9 +8,9 @@ import { InputError } from '../errors';
 import { jobFiles, makeJobDir, writeJobFiles } from '../jobdir';
 import { formError, formToSpec, OodForm } from '../ood/form';
 import { jobRecord, writeJobRecord } from '../record';
-import { parseSpec } from '../spec/load';
-import { seconds } from '../spec/resolve';
-import { prepare, PrepareOptions } from './prepare';
+import { parseSpec } from '../jobspec/load';
+import { seconds } from '../jobspec/resolve';
+import { prepare, PrepareOptions } from '../prepare';
 
 export interface OodCommandOptions extends PrepareOptions {
   form?: string;

@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { jobFiles, makeJobDir, writeJobFiles } from '../jobdir';
-import { loadSpecFile } from '../spec/load';
-import { prepare, PrepareOptions } from './prepare';
+import { loadSpecFile } from '../jobspec/load';
+import { prepare, PrepareOptions } from '../prepare';
 
 export interface RenderCommandOptions extends PrepareOptions {
   jobDir?: string;

@@ -1,5 +1,5 @@
 import { toJSONSchema } from 'zod/mini';
-import { jobSpecSchema } from '../spec/schema';
+import { jobSpecSchema } from '../jobspec/schema';
 
 /** The JSON Schema of the spec, generated from the zod schema (so the two cannot drift). */
 export function schemaCommand(): string {

@@ -5,9 +5,9 @@ import { shq } from '../render/quote';
 import { jobRecord, SubmittedJob, writeJobRecord } from '../record';
 import { SlurmClient } from '../slurm/client';
 import { loadSite } from '../site/load';
-import { loadSpecFile } from '../spec/load';
-import type { FollowIo } from './follow';
-import { prepare, PrepareOptions } from './prepare';
+import { loadSpecFile } from '../jobspec/load';
+import type { FollowIo } from './logs';
+import { prepare, PrepareOptions } from '../prepare';
 
 export interface SubmitCommandOptions extends PrepareOptions {
   jobDir?: string;
@@ -23,7 +23,7 @@ export async function submitAndWait(specFile: string, options: SubmitCommandOpti
   io.stdout(printed);
   if (!record) return 0;
   // Loaded here: following (and node:readline) costs start-up time that a plain submit does not need.
-  const { waitForJob } = require('./follow') as typeof import('./follow');
+  const { waitForJob } = require('./logs') as typeof import('./logs');
   return waitForJob(record, slurm, io, { cancelOnInterrupt: options.cancelOnInterrupt ?? false });
 }
 

@@ -1,7 +1,7 @@
 import { loadSite } from '../site/load';
-import { loadSpecFile } from '../spec/load';
-import { resolveJob } from '../spec/resolve';
-import { warnAbout } from './prepare';
+import { loadSpecFile } from '../jobspec/load';
+import { resolveJob } from '../jobspec/resolve';
+import { warnAbout } from '../prepare';
 
 /** Check a spec against the site without writing anything; warnings go to `warn`. */
 export function validateCommand(specFile: string, options: { site?: string; warn?: (line: string) => void }): string {

@@ -1,11 +1,11 @@
 // Everything the templates need, computed here so that templates hold no logic.
 import { InputError } from '../errors';
 import type { Site } from '../site/schema';
-import type { Job } from '../spec/resolve';
-import type { EnvVar } from '../spec/load';
+import type { Job } from '../jobspec/resolve';
+import type { EnvVar } from '../jobspec/load';
 import { forcedArgs, MountSource, normalPath, SYSTEM_PATHS, SYSTEM_TREES } from '../policy';
 import { BASE_URL_ENV, PASSWORD_ENV } from '../service';
-import { seconds } from '../spec/resolve';
+import { seconds } from '../jobspec/resolve';
 import { driverFor, Runtime, RuntimeDriver } from '../runtimes';
 import { VERSION } from '../version';
 

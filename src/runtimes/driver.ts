@@ -3,7 +3,7 @@
 // (templates/partials/RUNTIME-{cleanup,pull,launch}.hbs); the policy, the renderer and `gc`
 // ask the driver. A new runtime is one driver, its partials and one enum value in the spec.
 import type { Site } from '../site/schema';
-import type { Job } from '../spec/resolve';
+import type { Job } from '../jobspec/resolve';
 import type { Mount } from './mount-syntax';
 import type { RunnerOption, Runtime } from './options';
 

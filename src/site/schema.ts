@@ -1,7 +1,7 @@
 // Site config: the operator's policy. Users cannot override it from a spec.
 import * as z from 'zod/mini';
 import { described, matching, optional, withDefault } from '../zod';
-import { TIME, SLURM_WORD } from '../spec/schema';
+import { TIME, SLURM_WORD } from '../jobspec/schema';
 
 // Built on first use (and once): with no site file there is nothing to check, and building the
 // schema is a twentieth of a cold `tre-job render`.

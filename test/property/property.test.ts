@@ -15,8 +15,8 @@ import { buildContext } from '../../src/render/context';
 import { renderScript } from '../../src/render/render';
 import { parseSite } from '../../src/site/load';
 import { BUILT_IN_SITE } from '../../src/site/schema';
-import { parseSpec } from '../../src/spec/load';
-import { resolveJob } from '../../src/spec/resolve';
+import { parseSpec } from '../../src/jobspec/load';
+import { resolveJob } from '../../src/jobspec/resolve';
 import { readNul, SHIM_BIN, tempDir } from '../helpers';
 
 const RUNS = Number(process.env.TRE_PROPERTY_RUNS ?? 1000);

@@ -3,7 +3,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Handlebars from 'handlebars';
 import { QUOTING_HELPERS, TEMPLATES_DIR } from '../../src/render/render';
-import { jobSpecSchema } from '../../src/spec/schema';
+import { jobSpecSchema } from '../../src/jobspec/schema';
 import { runBin, runCli, tempDir, writeYaml } from '../helpers';
 
 const files = [join(TEMPLATES_DIR, 'job.sh.hbs'), ...readdirSync(join(TEMPLATES_DIR, 'partials')).map((f) => join(TEMPLATES_DIR, 'partials', f))];

@@ -1,12 +1,12 @@
 // Shared by render and submit: every check happens here, before anything is written.
-import { InputError } from '../errors';
-import { buildContext, RenderOptions } from '../render/context';
-import { renderScript } from '../render/render';
-import { loadSite } from '../site/load';
-import type { Site } from '../site/schema';
-import { Job, resolveJob } from '../spec/resolve';
-import type { JobSpec } from '../spec/schema';
-import { readToken, TokenOptions } from '../token';
+import { InputError } from './errors';
+import { buildContext, RenderOptions } from './render/context';
+import { renderScript } from './render/render';
+import { loadSite } from './site/load';
+import type { Site } from './site/schema';
+import { Job, resolveJob } from './jobspec/resolve';
+import type { JobSpec } from './jobspec/schema';
+import { readToken, TokenOptions } from './token';
 
 export interface PrepareOptions extends TokenOptions {
   /** Site config file (else $TRE_JOB_SITE, else built-in). */

@@ -1,4 +1,4 @@
-// Spec pipeline: read (YAML/JSON) -> schema -> resolve against the site (spec/resolve.ts).
+// Spec pipeline: read (YAML/JSON) -> schema -> resolve against the site (jobspec/resolve.ts).
 import { InputError, inputErrorFromIssues } from '../errors';
 import { readYamlFile } from '../readfile';
 import { ENV_NAME, JobSpec, jobSpecSchema } from './schema';

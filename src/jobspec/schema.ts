@@ -1,5 +1,5 @@
 // The job spec: what a user (or an OOD form) asks for. Only the zod schema lives
-// here; spec/load.ts reads, validates and normalizes it. Each field states its default.
+// here; jobspec/load.ts reads, validates and normalizes it. Each field states its default.
 import * as z from 'zod/mini';
 import { described, matching, optional, withDefault } from '../zod';
 
