@@ -127,9 +127,20 @@ export function loadStackEnv(file: string = STACK_ENV_FILE): StackEnv | null {
   };
 }
 
-function run(cmd: string, args: string[], opts: { input?: string; timeoutMs?: number } = {}): RunResult {
+/**
+ * Run CMD with ARGS as the caller (no shell): status 124 on a timeout, 127 if it could not be
+ * started, 128+N if signal N ended it. opts.cwd and opts.env (the whole environment) default
+ * to the caller's. Also used by the bench (bench/lib.ts).
+ */
+export function run(
+  cmd: string,
+  args: string[],
+  opts: { input?: string; timeoutMs?: number; cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): RunResult {
   const r = spawnSync(cmd, args, {
     input: opts.input ?? '',
+    cwd: opts.cwd,
+    env: opts.env,
     encoding: 'utf8',
     timeout: opts.timeoutMs ?? 30000,
     maxBuffer: 64 * 1024 * 1024,
@@ -267,6 +278,11 @@ export function runAs(
 
 const sleep = (ms: number): Promise<void> => new Promise((res) => setTimeout(res, ms));
 const ACTIVE = new Set(['PENDING', 'RUNNING', 'COMPLETING', 'CONFIGURING', 'SUSPENDED', 'REQUEUED', 'RESIZING', 'SIGNALING', 'STAGE_OUT']);
+
+/** Whether a JobState (PENDING, RUNNING, COMPLETING...) means Slurm has not finished with the job. */
+export function isActiveState(state: string): boolean {
+  return ACTIVE.has(state);
+}
 
 /** Parse JobState and ExitCode=X:Y from a `scontrol show job -o` or jobcomp.log line. */
 export function parseJobLine(line: string): JobResult | null {
