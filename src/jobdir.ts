@@ -5,6 +5,7 @@
 //   its job ends without having pulled (cancelled while pending, say): no token outlives its job;
 // - jobs/: each directory with a job record (record.ts), wherever it is (an OOD staged root,
 //   submit --job-dir), so that `tre-job status` lists every job tre-job made.
+import { JOB_FILES, STATE_DIRS } from './contract';
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { InputError } from './errors';
@@ -15,8 +16,8 @@ export interface JobFiles {
   credentials: string;
 }
 
-export function jobFiles(dir: string, scriptName = 'job.sh'): JobFiles {
-  return { dir, script: join(dir, scriptName), credentials: join(dir, 'credentials') };
+export function jobFiles(dir: string, scriptName: string = JOB_FILES.script): JobFiles {
+  return { dir, script: join(dir, scriptName), credentials: join(dir, JOB_FILES.credentials) };
 }
 
 /** Where the site's jobsDir is: as written if absolute, else under $HOME. */
@@ -63,12 +64,12 @@ type Index = 'credentials' | 'jobs';
 
 /** Where an index lists a job directory: a file named after its path, '/' as '%' (a job directory has no '%': see buildContext). */
 function indexEntry(index: Index, dir: string): string {
-  return join(homeDir(), '.tre-job', index, resolve(dir).replace(/\//g, '%'));
+  return join(homeDir(), STATE_DIRS[index], resolve(dir).replace(/\//g, '%'));
 }
 
 /** The directories an index lists, with each entry's content and age. A vanished entry is skipped. */
 function readIndex(index: Index): { dir: string; content: string; mtimeMs: number }[] {
-  const parent = join(homeDir(), '.tre-job', index);
+  const parent = join(homeDir(), STATE_DIRS[index]);
   if (!existsSync(parent)) return [];
   return readdirSync(parent).flatMap((name) => {
     const entry = join(parent, name);
@@ -98,7 +99,7 @@ export function credentialsIndexEntry(dir: string): string {
 export function writeJobFiles(files: JobFiles, script: string, token: string | undefined): void {
   writeFileSync(files.script, script, { mode: 0o700 });
   chmodSync(files.script, 0o700);
-  const log = join(files.dir, 'output.log');
+  const log = join(files.dir, JOB_FILES.log);
   closeSync(openSync(log, 'a', 0o600));
   chmodSync(log, 0o600);
   if (token === undefined) return;
@@ -111,7 +112,7 @@ export function removeCredentials(dir: string): string[] {
   rmSync(credentialsIndexEntry(dir), { force: true });
   if (!existsSync(dir)) return [];
   const removed = readdirSync(dir, { withFileTypes: true })
-    .filter((entry) => entry.isFile() && (entry.name === 'credentials' || /^auth-.+\.json$/.test(entry.name)))
+    .filter((entry) => entry.isFile() && (entry.name === JOB_FILES.credentials || /^auth-.+\.json$/.test(entry.name)))
     .map((entry) => join(dir, entry.name));
   for (const file of removed) rmSync(file, { force: true });
   return removed;

@@ -1,11 +1,10 @@
 // A job as tre-job knows it: its record (record.ts), its output.log, and what Slurm says.
 import { existsSync, readFileSync } from 'node:fs';
+import { LOG, LogFacts, logFacts } from './contract';
 import { InputError } from './errors';
 import { JobRecord, listJobRecords, readJobRecord, SubmittedJob, writeJobRecord } from './record';
 import type { SlurmClient } from './slurm/client';
 import { ACTIVE_STATES, jobDirsOf, shellStatus, SlurmJob } from './slurm/scontrol';
-
-const STARTED = /tre-job INFO: Job ([0-9]+(?:_[0-9]+)?) started on /;
 
 /**
  * The record with its job id. An OOD session's record has none at first (OnDemand runs sbatch
@@ -15,7 +14,7 @@ const STARTED = /tre-job INFO: Job ([0-9]+(?:_[0-9]+)?) started on /;
  */
 function withJobId(record: JobRecord, candidates: () => SlurmJob[]): JobRecord {
   if (record.jobId !== null) return record;
-  const jobId = STARTED.exec(readLog(record.outputLog))?.[1] ?? candidates().filter((job) => jobDirsOf(job).includes(record.jobDir)).pop()?.jobId ?? null;
+  const jobId = LOG.started.exec(readLog(record.outputLog))?.[1] ?? candidates().filter((job) => jobDirsOf(job).includes(record.jobDir)).pop()?.jobId ?? null;
   if (jobId === null) return record;
   const found = { ...record, jobId };
   try {
@@ -67,63 +66,8 @@ export function findJob(jobId: string, jobsDir: string, slurm: SlurmClient): Sub
   throw new InputError('JOBID', `job ${jobId} is not one of your tre-job jobs and Slurm does not know it`);
 }
 
-/** What output.log says so far. */
-export interface LogFacts {
-  phase: 'starting' | 'prologue' | 'pulling' | 'running' | 'cleaning up' | 'finished';
-  outputs: string | null;
-  container: string | null;
-  finishedStatus: number | null;
-  /** The last ERROR line's message, and the Next: hint after it, if any. */
-  error: string | null;
-  next: string | null;
-  firstTime: string | null;
-  lastTime: string | null;
-}
-
-const TIME = /^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) tre-job /;
-
 export function readLog(outputLog: string): string {
   return existsSync(outputLog) ? readFileSync(outputLog, 'utf8') : '';
-}
-
-/** The phase and facts of a job from its log (the script logs each phase). */
-export function logFacts(log: string): LogFacts {
-  const lines = log.split('\n').filter((l) => TIME.test(l));
-  const has = (text: string) => lines.some((l) => l.includes(text));
-  const finished = /tre-job INFO: Job finished with exit status (\d+)/.exec(log);
-  const phase: LogFacts['phase'] = finished
-    ? 'finished'
-    : has('tre-job INFO: Cleaning up')
-      ? 'cleaning up'
-      : has('is now running')
-        ? 'running'
-        : has('tre-job INFO: Pulling') || has('tre-job INFO: Logging in')
-          ? 'pulling'
-          : lines.length
-            ? 'prologue'
-            : 'starting';
-  return {
-    phase,
-    outputs: outputsOf(log),
-    container: /tre-job INFO: Container (\S+) is now running/.exec(log)?.[1] ?? null,
-    finishedStatus: finished ? Number(finished[1]) : null,
-    error: lastMatch(log, /tre-job ERROR: (.*)/g),
-    next: lastMatch(log, /tre-job INFO: Next: (.*)/g),
-    firstTime: TIME.exec(lines[0] ?? '')?.[1] ?? null,
-    lastTime: TIME.exec(lines[lines.length - 1] ?? '')?.[1] ?? null,
-  };
-}
-
-/** The job's outputs dir, unless the clean-up removed it (empty, and the container never ran). */
-function outputsOf(log: string): string | null {
-  const outputs = /tre-job INFO: Outputs: (\S+) /.exec(log)?.[1] ?? null;
-  return outputs !== null && log.includes(`tre-job INFO: Removed ${outputs}: the container never ran`) ? null : outputs;
-}
-
-function lastMatch(log: string, pattern: RegExp): string | null {
-  let last: string | null = null;
-  for (const match of log.matchAll(pattern)) last = match[1] ?? null;
-  return last;
 }
 
 export interface JobStatus {

@@ -3,6 +3,7 @@
 // OnDemand runs sbatch, so without a job id (jobs.ts learns it later). The OOD apps' job cards
 // read it too (jobName, containerName). Each record's directory is in the jobs index (jobdir.ts),
 // so that `status` finds it wherever it is.
+import { JOB_FILES } from './contract';
 import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { jobsRoot, listedJobDirs, listJobDir, unlistJobDir } from './jobdir';
@@ -27,7 +28,7 @@ export interface JobRecord {
 /** A record whose job id is known. */
 export type SubmittedJob = JobRecord & { jobId: string };
 
-const RECORD = 'job.json';
+const RECORD = JOB_FILES.record;
 
 /** The record of `job` in `jobDir`; `nameSuffix` ends the default container name (NAME-JOBID, NAME-SESSION). */
 export function jobRecord(job: Job, fields: Pick<JobRecord, 'jobId' | 'cluster' | 'jobDir' | 'source'>, nameSuffix: string): JobRecord {
@@ -38,7 +39,7 @@ export function jobRecord(job: Job, fields: Pick<JobRecord, 'jobId' | 'cluster' 
     image: job.pullRef,
     submittedAt: new Date().toISOString(),
     jobDir: fields.jobDir,
-    outputLog: join(fields.jobDir, 'output.log'),
+    outputLog: join(fields.jobDir, JOB_FILES.log),
     containerName: job.runtime === 'podman' ? (job.containerName ?? `${job.image.name}-${nameSuffix}`) : null,
     source: fields.source,
   };

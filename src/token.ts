@@ -1,9 +1,10 @@
 // The registry access token: from --token-file, --token-stdin or $TRE_JOB_REGISTRY_TOKEN,
 // never from a flag value (argv is visible to every user of the machine).
 import { readFileSync } from 'node:fs';
+import { TOKEN_ENV } from './contract';
 import { InputError } from './errors';
 
-export const TOKEN_ENV = 'TRE_JOB_REGISTRY_TOKEN';
+export { TOKEN_ENV };
 
 export interface TokenOptions {
   tokenFile?: string;

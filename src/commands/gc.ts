@@ -8,6 +8,7 @@
 // Then the credentials sweep: a job cancelled before it started never ran its script, so its
 // token is known only to the credentials index (jobdir.ts); gc removes every listed token whose
 // directory no job of this user still pending or running uses.
+import { JOB_FILES, LEDGER, STATE_DIRS } from '../contract';
 import { appendFileSync, existsSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
@@ -36,7 +37,7 @@ export interface Reclaimed {
 }
 
 function ledgerEntries(jobDir: string): [string, string][] {
-  const ledger = join(jobDir, 'ledger');
+  const ledger = join(jobDir, JOB_FILES.ledger);
   if (!existsSync(ledger)) return [];
   return readFileSync(ledger, 'utf8')
     .split('\n')
@@ -53,14 +54,14 @@ function reclaim(jobDir: string, site: Site): string[] {
   const home = homedir();
   const removed: string[] = [];
   const entries = ledgerEntries(jobDir);
-  const recorded = entries.find(([kind]) => kind === 'runtime')?.[1];
+  const recorded = entries.find(([kind]) => kind === LEDGER.runtime)?.[1];
   const drivers = recorded !== undefined && Object.hasOwn(DRIVERS, recorded) ? [driverFor(recorded as Runtime)] : Object.values(DRIVERS);
   for (const [kind, what] of entries) {
     // Only $HOME/scratch-N itself, as the job script records it.
-    if (kind === 'scratch' && what === `${home}/${basename(what)}` && /^scratch-[0-9]+$/.test(basename(what)) && existsSync(what)) {
+    if (kind === LEDGER.scratch && what === `${home}/${basename(what)}` && /^scratch-[0-9]+$/.test(basename(what)) && existsSync(what)) {
       for (const driver of drivers) if (existsSync(what)) driver.removeTree(what, site);
       if (!existsSync(what)) removed.push(what);
-    } else if ((kind === 'credentials' || kind === 'authfile') && dirname(what) === jobDir && existsSync(what)) {
+    } else if ((kind === LEDGER.credentials || kind === LEDGER.authfile) && dirname(what) === jobDir && existsSync(what)) {
       rmSync(what, { force: true });
       removed.push(what);
     } else {
@@ -70,13 +71,13 @@ function reclaim(jobDir: string, site: Site): string[] {
       }
     }
   }
-  appendFileSync(join(jobDir, 'ledger'), `gc\t${new Date().toISOString()}\n`);
+  appendFileSync(join(jobDir, JOB_FILES.ledger), `${LEDGER.gc}\t${new Date().toISOString()}\n`);
   return removed;
 }
 
 export function gcJobs(options: GcOptions, site: Site = loadSite(options.site)): Reclaimed[] {
   if (options.job !== undefined && !/^[0-9]+$/.test(options.job)) throw new InputError('--job', `"${options.job}" is not a Slurm job id`);
-  const activeDir = join(homedir(), '.tre-job', 'active');
+  const activeDir = join(homedir(), STATE_DIRS.active);
   const ids = (existsSync(activeDir) ? readdirSync(activeDir) : []).filter((name) => /^[0-9]+$/.test(name) && (options.job === undefined || name === options.job));
   const results: Reclaimed[] = [];
   const client = new SlurmClient(site);
@@ -116,7 +117,7 @@ export function sweepCredentials(slurm: SlurmClient): string[] {
   for (const { dir, jobId, mtimeMs } of index) {
     if (inUse.has(dir)) continue;
     // No job id yet: sbatch may not have run (OOD submits after tre-job ood returns).
-    if (jobId === null && Date.now() - mtimeMs < SUBMIT_GRACE_MS && existsSync(join(dir, 'credentials'))) continue;
+    if (jobId === null && Date.now() - mtimeMs < SUBMIT_GRACE_MS && existsSync(join(dir, JOB_FILES.credentials))) continue;
     removed.push(...removeCredentials(dir));
   }
   return removed;

@@ -1,6 +1,7 @@
 // The Open OnDemand hook: submit.yml.erb hands tre-job the form values (and the token on
 // stdin); tre-job renders the same script `tre-job submit` would, into the session's staged
 // directory, and tells OOD what to submit. No second copy of the logic lives in the app.
+import { JOB_FILES } from '../contract';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { stringify } from 'yaml';
@@ -78,7 +79,7 @@ export function oodCommand(options: OodCommandOptions): string {
   const dir = resolve(options.jobDir);
   return inFormTerms(form, () => {
     const prepared = prepare(spec, options, dir, true);
-    const files = jobFiles(makeJobDir(dir, false), 'tre-job.sh');
+    const files = jobFiles(makeJobDir(dir, false), JOB_FILES.oodScript);
     writeJobFiles(files, prepared.script, prepared.token);
     const record = jobRecord(prepared.job, { jobId: null, cluster: null, jobDir: dir, source: 'ood' }, options.session ?? 'JOBID');
     writeJobRecord(record);

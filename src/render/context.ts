@@ -1,4 +1,5 @@
 // Everything the templates need, computed here so that templates hold no logic.
+import { EXIT, JOB_FILES, LEDGER, STATE_DIRS } from '../contract';
 import { InputError } from '../errors';
 import type { Site } from '../site/schema';
 import type { Job } from '../jobspec/resolve';
@@ -17,6 +18,8 @@ export interface RenderOptions {
 }
 
 export interface ScriptContext {
+  /** The facts the script shares with tre-job's other parts (file names, ledger kinds, exit statuses). */
+  contract: { files: typeof JOB_FILES; state: typeof STATE_DIRS; ledger: typeof LEDGER; exit: Record<keyof typeof EXIT, string> };
   /** The job as resolved: the spec's own fields are read from here (job.args, job.gpu, ...). */
   job: Job;
   version: string;
@@ -58,7 +61,7 @@ const SAFE_PATH = /^\/[A-Za-z0-9._/+@-]*$/;
 const SESSION = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 
 // RStudio keeps its state in the home and reuses it (as the service does).
-const STATE_DIRS = {
+const SERVICE_STATE_DIRS = {
   rstudio: [
     { home: 'rstudio-tmp/var/lib', container: '/var/lib/rstudio-server' },
     { home: 'rstudio-tmp/var/run', container: '/var/run/rstudio-server' },
@@ -70,7 +73,7 @@ function serviceContext(kind: NonNullable<Job['service']>, job: Job, site: Site)
   return {
     kind,
     passwordEnv: PASSWORD_ENV[kind],
-    stateDirs: kind === 'rstudio' ? [...STATE_DIRS.rstudio] : [],
+    stateDirs: kind === 'rstudio' ? [...SERVICE_STATE_DIRS.rstudio] : [],
     timeoutSeconds: String(site.serviceTimeoutSeconds),
     portMin: String(site.servicePorts.min),
     portMax: String(site.servicePorts.max),
@@ -79,6 +82,14 @@ function serviceContext(kind: NonNullable<Job['service']>, job: Job, site: Site)
 }
 
 /** The spec's env as the runtime takes it: `--env NAME=VALUE` words, or exported with a prefix. */
+// Templates print strings only (the quoting helpers check it): the exit statuses as text.
+const CONTRACT: ScriptContext['contract'] = {
+  files: JOB_FILES,
+  state: STATE_DIRS,
+  ledger: LEDGER,
+  exit: Object.fromEntries(Object.entries(EXIT).map(([name, status]) => [name, String(status)])) as Record<keyof typeof EXIT, string>,
+};
+
 function launchContext(driver: RuntimeDriver, job: Job): ScriptContext['launch'] {
   const { env, inheritsUmask } = driver;
   if ('flag' in env) return { envWords: job.env.map(({ name, value }) => ({ flag: env.flag, pair: `${name}=${value}` })), envExports: [], envPrefix: '', inheritsUmask };
@@ -103,6 +114,7 @@ export function buildContext(job: Job, site: Site, options: RenderOptions = {}):
     ...(job.gpu && site.gpuGres ? [`--gres=${site.gpuGres}`] : []),
   ];
   return {
+    contract: CONTRACT,
     job,
     version: VERSION,
     directives,

@@ -1,6 +1,7 @@
 // Unprivileged Apptainer: `apptainer pull` to $HOME/NAME:TAG.sif (the token in the pull's
 // environment only), `apptainer run` with --bind mounts and APPTAINERENV_* values. No daemon and
 // no container name: what a killed job leaves is its temporary directory and a partial SIF.
+import { LEDGER, STATE_DIRS } from '../contract';
 import { rmSync, existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { RuntimeDriver } from './driver';
@@ -12,9 +13,9 @@ const reasons = (flags: string[], why: string) => flags.map((flag) => [flag, why
 /** The ledger entries of this runtime, each checked to be the job's own before it is removed. */
 const OWN_PATHS: Record<string, (what: string, home: string) => boolean> = {
   // The job's APPTAINER_TMPDIR ($HOME/.tre-job/tmp/JOBID).
-  tmpdir: (what, home) => what === join(home, '.tre-job', 'tmp', basename(what)) && /^[0-9]+$/.test(basename(what)),
+  [LEDGER.tmpdir]: (what, home) => what === join(home, STATE_DIRS.tmp, basename(what)) && /^[0-9]+$/.test(basename(what)),
   // A SIF a killed pull left half-written ($HOME/NAME:TAG.sif.part-JOBID).
-  sifpart: (what, home) => what === join(home, basename(what)) && /\.sif\.part-[0-9]+$/.test(what),
+  [LEDGER.sifpart]: (what, home) => what === join(home, basename(what)) && /\.sif\.part-[0-9]+$/.test(what),
 };
 
 export const apptainer: RuntimeDriver = {

@@ -1,5 +1,6 @@
 // Rootless Podman: `podman login` + `podman pull`, `podman run --rm` with --volume mounts and
 // --env values; the container is named and recorded, so that clean-up and `gc` can remove it.
+import { LEDGER } from '../contract';
 import { spawnSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import type { RuntimeDriver } from './driver';
@@ -41,7 +42,7 @@ export const podman: RuntimeDriver = {
   },
   templateData: () => ({}),
   reclaim(kind, what, _home, site) {
-    if (kind !== 'container' || !CONTAINER.test(what)) return null;
+    if (kind !== LEDGER.container || !CONTAINER.test(what)) return null;
     const exists = spawnSync(site.podman, ['container', 'exists', what]).status === 0;
     // Kill first: 'rm --force' of a container that is already stopping can leave its processes running.
     spawnSync(site.podman, ['kill', '--signal', 'KILL', what], { stdio: 'ignore' });

@@ -1,5 +1,6 @@
 // What `scontrol show job -o` says about a job (Slurm's accounting may be off, so sacct is not
 // used). Parsing only: client.ts runs scontrol.
+import { EXIT } from '../contract';
 import { dirname } from 'node:path';
 
 export interface SlurmJob {
@@ -55,7 +56,16 @@ export function jobDirsOf(job: Pick<SlurmJob, 'workDir' | 'stdOut'>): string[] {
 }
 
 /** A job that ended in one of these states did not succeed, whatever its ExitCode says. */
-const FAILED_STATE_STATUS: Record<string, number> = { CANCELLED: 143, TIMEOUT: 124, DEADLINE: 124, FAILED: 1, NODE_FAIL: 1, BOOT_FAIL: 1, OUT_OF_MEMORY: 137, PREEMPTED: 143 };
+const FAILED_STATE_STATUS: Record<string, number> = {
+  CANCELLED: EXIT.cancelled,
+  TIMEOUT: EXIT.timeLimit,
+  DEADLINE: EXIT.timeLimit,
+  FAILED: EXIT.failed,
+  NODE_FAIL: EXIT.failed,
+  BOOT_FAIL: EXIT.failed,
+  OUT_OF_MEMORY: 128 + 9, // SIGKILL
+  PREEMPTED: EXIT.cancelled,
+};
 
 /**
  * The exit status a shell would report for Slurm's ExitCode=X:Y; never 0 for a job that did not
