@@ -1,5 +1,7 @@
 // Commander only: declares commands, flags and help, then hands typed options to a command.
-import { Command, Option } from 'commander';
+// extra-typings infers each action's options from its flags, and each command module is
+// required with its own type, so a flag and the option it feeds are checked against each other.
+import { Command, CommandUnknownOpts, Option, OptionValues } from '@commander-js/extra-typings';
 import { VERSION } from './version';
 
 export interface CliIo {
@@ -22,7 +24,7 @@ Spec example (YAML):
 
 const SITE_OPTION = ['--site <file>', 'site config (default: $TRE_JOB_SITE, else built-in)'] as const;
 
-function tokenOptions(command: Command): Command {
+function tokenOptions<Args extends unknown[], Opts extends OptionValues>(command: Command<Args, Opts>) {
   return command
     .option('--token-file <file>', 'read the registry access token from FILE')
     .option('--token-stdin', 'read the registry access token from stdin')
@@ -30,7 +32,7 @@ function tokenOptions(command: Command): Command {
 }
 
 /** Build the CLI. Commands are loaded lazily so that start-up stays close to bare node. */
-export function buildCli(io: CliIo): Command {
+export function buildCli(io: CliIo): CommandUnknownOpts {
   const out = io.stdout;
   const warn = io.stderr;
   const program = new Command('tre-job')
@@ -50,7 +52,7 @@ export function buildCli(io: CliIo): Command {
       .option('--job-dir <dir>', 'write DIR/job.sh and the credentials file, and print the script path')
       .addOption(new Option('--session <id>', 'OOD session id (names the container NAME-SESSION)').hideHelp())
       .addHelpText('after', `\nExample:\n  tre-job render job.yaml > job.sh\n${EXAMPLE_SPEC}`),
-  ).action((spec: string, options) => out(require('./commands/render').renderCommand(spec, { ...options, warn })));
+  ).action((spec: string, options) => out((require('./commands/render') as typeof import('./commands/render')).renderCommand(spec, { ...options, warn })));
 
   tokenOptions(
     program
@@ -65,8 +67,8 @@ export function buildCli(io: CliIo): Command {
       .option('--cancel-on-interrupt', 'with --wait: Ctrl-C cancels the job instead of asking')
       .addHelpText('after', '\nExamples:\n  tre-job submit job.yaml --token-file ~/.ghcr-token\n  tre-job submit job.yaml --token-file ~/.ghcr-token --wait'),
   ).action((spec: string, options) => {
-    if (options.wait && !options.dryRun) io.defer(require('./commands/submit').submitAndWait(spec, { ...options, warn }, io));
-    else out(require('./commands/submit').submitCommand(spec, { ...options, warn }));
+    if (options.wait && !options.dryRun) io.defer((require('./commands/submit') as typeof import('./commands/submit')).submitAndWait(spec, { ...options, warn }, io));
+    else out((require('./commands/submit') as typeof import('./commands/submit')).submitCommand(spec, { ...options, warn }));
   });
 
   program
@@ -76,7 +78,7 @@ export function buildCli(io: CliIo): Command {
     .option(...SITE_OPTION)
     .option('--json', 'print JSON')
     .addHelpText('after', '\nExamples:\n  tre-job status\n  tre-job status 1234 --json')
-    .action((jobIds: string[], options) => out(require('./commands/status').statusCommand(jobIds, options)));
+    .action((jobIds: string[], options) => out((require('./commands/status') as typeof import('./commands/status')).statusCommand(jobIds, options)));
 
   program
     .command('logs')
@@ -87,7 +89,7 @@ export function buildCli(io: CliIo): Command {
     .addHelpText('after', '\nExample:\n  tre-job logs 1234 --follow')
     .action((jobId: string, options) => {
       // A block: an action that returned the promise would have commander chain on it, unhandled.
-      io.defer(require('./commands/logs').logsCommand(jobId, options, io));
+      io.defer((require('./commands/logs') as typeof import('./commands/logs')).logsCommand(jobId, options, io));
     });
 
   tokenOptions(
@@ -101,7 +103,7 @@ export function buildCli(io: CliIo): Command {
       .option('--session <id>', 'OOD session id (names the container NAME-SESSION)')
       .option('--spec', 'print the equivalent job spec (for tre-job submit) instead')
       .addHelpText('after', `\nExamples:\n  tre-job ood --form-json '{"image":"ghcr.io/mikej888/hello-tre:1.0","cpus":"2"}'          # the plain sbatch script\n  tre-job ood --form form.json --spec > job.yaml                                          # re-run without OOD\n  tre-job ood --form form.json --job-dir "$STAGED_ROOT" --session "$ID" --token-stdin   # what submit.yml.erb runs`),
-  ).action((options) => out(require('./commands/ood').oodCommand({ ...options, warn })));
+  ).action((options) => out((require('./commands/ood') as typeof import('./commands/ood')).oodCommand({ ...options, warn })));
 
   program
     .command('validate')
@@ -109,13 +111,13 @@ export function buildCli(io: CliIo): Command {
     .argument('<spec>', 'job spec file (YAML or JSON)')
     .option(...SITE_OPTION)
     .addHelpText('after', '\nExample:\n  tre-job validate job.yaml')
-    .action((spec: string, options) => out(require('./commands/validate').validateCommand(spec, { ...options, warn })));
+    .action((spec: string, options) => out((require('./commands/validate') as typeof import('./commands/validate')).validateCommand(spec, { ...options, warn })));
 
   program
     .command('schema')
     .description('print the JSON Schema of the job spec')
     .addHelpText('after', '\nExample:\n  tre-job schema > tre-job.schema.json')
-    .action(() => out(require('./commands/schema').schemaCommand()));
+    .action(() => out((require('./commands/schema') as typeof import('./commands/schema')).schemaCommand()));
 
   program
     .command('gc')
@@ -124,13 +126,13 @@ export function buildCli(io: CliIo): Command {
     .option('--job <jobid>', 'only this job, taken as ended (for a Slurm Epilog: contrib/slurm-epilog.sh)')
     .option('--json', 'print JSON')
     .addHelpText('after', '\nExamples:\n  tre-job gc\n  tre-job gc --job 1234')
-    .action((options) => out(require('./commands/gc').gcCommand(options)));
+    .action((options) => out((require('./commands/gc') as typeof import('./commands/gc')).gcCommand(options)));
 
   program
     .command('completion')
     .description('print a bash completion script')
     .addHelpText('after', "\nExample:\n  tre-job completion > ~/.tre-job.bash && echo 'source ~/.tre-job.bash' >> ~/.bashrc")
-    .action(() => out(require('./commands/completion').completionCommand(program)));
+    .action(() => out((require('./commands/completion') as typeof import('./commands/completion')).completionCommand(program)));
 
   return program;
 }

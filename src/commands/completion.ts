@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import type { CommandUnknownOpts as Command } from '@commander-js/extra-typings';
 import { shq } from '../render/quote';
 
 /** A bash completion script generated from the CLI's own commands and options. */
