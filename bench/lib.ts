@@ -4,6 +4,7 @@
 // clean up, and the hand-written scripts that are the baselines. What the e2e tests need as
 // well (running a command, as a user through `runuser -l`, shell quoting, stack.env, homes,
 // job records, podman containers) comes from test/e2e/lib/stack.ts.
+import { LOG } from '../src/contract';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -194,8 +195,8 @@ export function readLog(file: string): string {
 /** $HOME/outputs-N and scratch-N of a tre-job job, from its log. */
 export function dirsFromLog(log: string): { outputs: string; scratch: string } {
   return {
-    outputs: /Outputs: (\S+\/outputs-[0-9]+) /.exec(log)?.[1] ?? '',
-    scratch: /Scratch: (\S+\/scratch-[0-9]+) /.exec(log)?.[1] ?? '',
+    outputs: LOG.outputs.exec(log)?.[1] ?? '',
+    scratch: LOG.scratch.exec(log)?.[1] ?? '',
   };
 }
 

@@ -1,5 +1,6 @@
 // tre-job as a test user on the real stack: submit with `tre-job submit` through runuser,
 // wait for the job, and read what it left behind.
+import { LOG } from '../../../src/contract';
 import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -76,8 +77,8 @@ export async function finished(submitted: Submitted, timeoutMs = 120000): Promis
 }
 
 export function outputsOf(log: string): { outputs: string; number: string } {
-  const match = /Outputs: (\S+\/outputs-([0-9]+)) /.exec(log);
-  return { outputs: match?.[1] ?? '', number: match?.[2] ?? '' };
+  const outputs = LOG.outputs.exec(log)?.[1] ?? '';
+  return { outputs, number: /outputs-([0-9]+)$/.exec(outputs)?.[1] ?? '' };
 }
 
 /** scratch-* and outputs-* in USER's home. */
