@@ -14,6 +14,8 @@ export const CONTAINER_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 export const SLURM_WORD = /^[A-Za-z0-9._-]{1,64}$/;
 
 const oneLineMatching = (pattern: RegExp, message: string) => matching(oneLineText, pattern, message);
+/** YAML 1.2 reads yes/no/on/off as strings: say what is meant. */
+const flag = () => z.boolean({ error: 'must be true or false' });
 
 export const jobSpecSchema = described(
   z.strictObject({
@@ -42,7 +44,7 @@ export const jobSpecSchema = described(
       oneLineMatching(SLURM_WORD, 'must be letters, digits and . _ - only'),
       "Slurm partition. Default: the site's partition, else Slurm's default.",
     ),
-    gpu: withDefault(z.boolean(), false, 'Ask for a GPU (only where the site has GPUs). Default: false.'),
+    gpu: withDefault(flag(), false, 'Ask for a GPU (only where the site has GPUs). Default: false.'),
     env: optional(
       z.union([z.record(z.string(), z.union([text, z.number(), z.boolean()])), z.array(text)], {
         error: 'must be a map (NAME: value) or a list of "NAME=value" strings (quote a line holding ": ")',
@@ -51,7 +53,7 @@ export const jobSpecSchema = described(
     ),
     args: withDefault(z.array(text), [], 'Container arguments, one list item per argument; ${VAR} expands on the back-end.'),
     runnerArgs: withDefault(z.array(text), [], 'Extra podman run / apptainer run arguments, one item per argument.'),
-    reuseSif: withDefault(z.boolean(), false, 'Apptainer: reuse an existing $HOME/NAME:TAG.sif instead of pulling again. Default: false.'),
+    reuseSif: withDefault(flag(), false, 'Apptainer: reuse an existing $HOME/NAME:TAG.sif instead of pulling again. Default: false.'),
     safeData: withDefault(
       z.enum(['auto', 'required', 'none']),
       'auto',

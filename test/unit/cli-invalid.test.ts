@@ -49,6 +49,7 @@ const cases: Case[] = [
   { name: 'zero memory', spec: { ...GOOD, memoryGiB: 0 }, error: 'memoryGiB: Too small: expected number to be >=1' },
   { name: 'header injection in partition', spec: { ...GOOD, partition: 'debug\n#SBATCH --uid=0' }, error: 'partition: must not contain a newline' },
   { name: 'GPU where the site has none', spec: { ...GOOD, gpu: true }, error: 'gpu: this site has no GPUs' },
+  { name: 'yes for a boolean (a string in YAML 1.2)', spec: { ...GOOD, runtime: 'apptainer', reuseSif: 'yes' }, error: 'reuseSif: must be true or false' },
   { name: 'reuseSif with podman', spec: { ...GOOD, reuseSif: true }, error: 'reuseSif: only applies to runtime apptainer' },
   { name: 'container name with apptainer', spec: { ...GOOD, runtime: 'apptainer', name: 'x' }, error: 'name: only applies to runtime podman' },
   { name: 'unknown safeData mode', spec: { ...GOOD, safeData: 'maybe' }, error: 'safeData: Invalid option: expected one of "auto"|"required"|"none"' },
