@@ -102,6 +102,7 @@ export function buildCli(io: CliIo): CommandUnknownOpts {
       .option('--job-dir <dir>', "the session's staged directory: write tre-job.sh, credentials and job.json there, print JSON for submit.yml.erb")
       .option('--session <id>', 'OOD session id (names the container NAME-SESSION)')
       .option('--spec', 'print the equivalent job spec (for tre-job submit) instead')
+      .option('--contract', "print, as JSON, what the OnDemand apps' helper needs to know of tre-job (file names, log line, form fields)")
       .addHelpText('after', `\nExamples:\n  tre-job ood --form-json '{"image":"ghcr.io/mikej888/hello-tre:1.0","cpus":"2"}'          # the plain sbatch script\n  tre-job ood --form form.json --spec > job.yaml                                          # re-run without OOD\n  tre-job ood --form form.json --job-dir "$STAGED_ROOT" --session "$ID" --token-stdin   # what submit.yml.erb runs`),
   ).action((options) => out((require('./commands/ood') as typeof import('./commands/ood')).oodCommand({ ...options, warn })));
 

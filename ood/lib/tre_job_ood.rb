@@ -1,13 +1,22 @@
-# Shared by the tre-job Open OnDemand apps' form.yml.erb and submit.yml.erb (ood/apps/batch_container, jupyter, rstudio).
-# The apps load it from the tre-job install that TRE_JOB_BIN points to
-# (/opt/tre-job/bin/tre-job -> /opt/tre-job/ood/lib/tre_job_ood.rb), so a site installs it once,
-# with tre-job, and the apps copied to /var/www/ood/apps/sys/ need no file outside themselves.
+# The code the tre-job Open OnDemand apps (ood/apps/batch_container, jupyter, rstudio) share: their
+# ERB files hold only what is their own, and call this module for the rest.
 #
-# TreJobOod.render runs `tre-job ood`: form values as JSON in argv,
-# the registry token on stdin only (and blanked in place in the form, so OnDemand's context
-# files hold ""), the job written into the session's staged root (tre-job.sh, credentials, and
-# job.json, tre-job's job record, which the job cards and `tre-job status` read). A bad value
-# raises tre-job's one line, which OnDemand shows, before anything is staged or submitted.
+# Each ERB finds this file in its first two Ruby lines, in the tre-job install that TRE_JOB_BIN
+# points to (/opt/tre-job/bin/tre-job -> /opt/tre-job/ood/lib/tre_job_ood.rb; TRE_JOB_OOD_LIB
+# overrides), so a site installs it once, with tre-job, and the apps copied to
+# /var/www/ood/apps/sys/ need no file outside themselves.
+#
+# What it must know of tre-job (the files of a job directory, the log line of the exit status,
+# the form values tre-job reads, the keys of its answer, the token variable) it asks tre-job
+# itself: `tre-job ood --contract`, once per dashboard process (TreJobOod.contract).
+#
+# - TreJobOod.form (form.yml.erb): the form, from the app's own part and what the apps share.
+# - TreJobOod.submit (submit.yml.erb) runs `tre-job ood`: form values as JSON in argv, the
+#   registry token on stdin only (and blanked in place in the form, so OnDemand's context files
+#   hold ""), the job written into the session's staged root (tre-job.sh, credentials, and
+#   job.json, tre-job's job record, which the job cards and `tre-job status` read). A bad value
+#   raises tre-job's one line, which OnDemand shows, before anything is staged or submitted.
+# - TreJobOod.card (info.md.erb, completed.md.erb): the job card's name and exit status.
 require 'json'
 require 'open3'
 
@@ -36,21 +45,62 @@ module TreJobOod
     %s
   BASH
 
-  # For a service job, batch_connect.after_script. OnDemand's basic template calls create_yml right
-  # after it, which would write connection.yml at once with an empty port and password, and the
-  # dashboard would show Connect before the service answers. tre-job.sh writes connection.yml
-  # itself (0600, atomically) once the service answers HTTP, so create_yml does nothing here.
-  AFTER_SCRIPT = <<~'BASH'
-    create_yml () { echo "tre-job writes connection.yml when the service answers"; }
-  BASH
+  # The form attributes (OnDemand widgets) the apps share; an app's form.yml.erb adds to them or
+  # changes them (help texts, the runner's options) and lists which it offers. The cluster's
+  # options come from tre-job's site files (form).
+  FORM_ATTRIBUTES = {
+    'cluster' => { 'widget' => 'select', 'label' => 'Back-end' },
+    'image' => { 'widget' => 'text_field', 'label' => 'Container image URL', 'required' => true },
+    'registry_username' => { 'widget' => 'text_field', 'label' => 'Registry username' },
+    # Never prefilled from a previous session. submit.yml.erb hands the token to tre-job on stdin
+    # and blanks the form value before OnDemand writes its context files.
+    'registry_token' => { 'widget' => 'password_field', 'label' => 'Registry access token', 'cacheable' => false },
+    'runner' => { 'widget' => 'select', 'label' => 'Container runner', 'options' => [%w[Podman podman], %w[Apptainer apptainer]] },
+    'cpus' => { 'widget' => 'number_field', 'label' => 'CPUs', 'value' => 1, 'min' => 1, 'step' => 1 },
+    'memory_gib' => { 'widget' => 'number_field', 'label' => 'Memory (GiB)', 'value' => 4, 'min' => 1, 'step' => 1 },
+    'use_gpu' => { 'widget' => 'check_box', 'label' => 'Use a GPU', 'help' => 'Only offered on back-ends that have GPUs.' },
+    'env_vars' => { 'widget' => 'text_area', 'label' => 'Environment variables' },
+    'container_args' => { 'widget' => 'text_area', 'label' => 'Container arguments' },
+  }.freeze
+
+  # The JSON types the contract names for the keys of tre-job's answer.
+  JSON_TYPES = { 'string' => [String], 'integer' => [Integer], 'array' => [Array], 'null' => [NilClass] }.freeze
+
+  # The job card's facts: the name to show and the log's name (Markdown), the exit status once ended.
+  Card = Struct.new(:name, :log, :exit_status)
+
+  @contracts = {}
 
   module_function
 
+  # The tre-job to run: TRE_JOB_BIN, else the one of the install this file is in.
+  def bin
+    ENV.fetch('TRE_JOB_BIN') { File.expand_path('../../bin/tre-job', __dir__) }
+  end
+
+  # tre-job's site files: SITE_DIR/clusters/CLUSTER.yaml.
+  def site_dir
+    ENV.fetch('TRE_JOB_SITE_DIR', '/etc/tre-job')
+  end
+
+  # What tre-job tells its OnDemand apps (`tre-job ood --contract`), asked once per process and tre-job.
+  def contract
+    @contracts[bin] ||= begin
+      out, err, status = Open3.capture3(bin, 'ood', '--contract')
+      raise(err.lines.map(&:strip).reject(&:empty?).first || "tre-job: #{bin} ood --contract exited with status #{status.exitstatus}") unless status.success?
+      JSON.parse(out)
+    rescue SystemCallError => e
+      raise "tre-job: cannot run #{bin}: #{e.message} (see the app's install guide)"
+    rescue JSON::ParserError => e
+      raise "tre-job: unexpected answer from #{bin} ood --contract (#{e.message})"
+    end
+  end
+
   # The back-ends (OnDemand cluster ids) an app offers, from tre-job's site files, one per cluster
-  # (SITE_DIR/clusters/CLUSTER.yaml), each with whether it has GPUs (gpuGres set). For form.yml.erb.
-  def clusters(site_dir)
+  # (SITE_DIR/clusters/CLUSTER.yaml), each with whether it has GPUs (gpuGres set).
+  def clusters(dir = site_dir)
     require 'yaml'
-    Dir.glob(File.join(site_dir, 'clusters', '*.yaml')).sort.filter_map do |file|
+    Dir.glob(File.join(dir, 'clusters', '*.yaml')).sort.filter_map do |file|
       id = File.basename(file, '.yaml')
       next unless id.match?(NAME)
       site = begin
@@ -62,19 +112,37 @@ module TreJobOod
     end
   end
 
-  # ctx: the ERB's self (OnDemand's form values plus staged_root). fields: the form attributes
-  # passed to tre-job. overrides: values the app sets (e.g. service), not the user.
-  # extra_env / extra_args: lines put before the user's env_vars / container_args.
-  # Returns { 'job' => tre-job's answer, 'wall_time' => seconds }.
-  def render(ctx, bin:, site_dir:, fields:, overrides: {}, extra_env: [], extra_args: [])
-    form = fields.each_with_object({}) do |name, f|
+  # form.yml for form.yml.erb, as YAML text. app_yaml: the app's own part (title, description, form:
+  # the fields it offers, and attributes: what it adds to FORM_ATTRIBUTES or changes there, key by
+  # key). The back-ends are those of tre-job's site files; Use a GPU is hidden on those without GPUs.
+  def form(app_yaml)
+    require 'yaml'
+    app = YAML.safe_load(app_yaml)
+    found = clusters
+    own = app.fetch('attributes', {})
+    shared = FORM_ATTRIBUTES.merge('cluster' => FORM_ATTRIBUTES['cluster'].merge(
+      'options' => found.map { |id, gpu| gpu ? [id, id] : [id, id, { 'data-hide-use-gpu' => true }] },
+    ))
+    attributes = app.fetch('form').to_h { |field| [field, shared.fetch(field, {}).merge(own.fetch(field, {}))] }
+    head = app.reject { |key, _| %w[form attributes].include?(key) }
+    YAML.dump(head.merge('cacheable' => head.fetch('cacheable', true), 'cluster' => found.map(&:first),
+                         'form' => app.fetch('form'), 'attributes' => attributes))
+  end
+
+  # ctx: the ERB's self (OnDemand's form values plus staged_root). overrides: values the app sets
+  # (e.g. service), not the user. extra_env / extra_args: lines put before the user's env_vars /
+  # container_args. Returns tre-job's answer (jobName, wallTimeSeconds, native, ...).
+  def render(ctx, overrides: {}, extra_env: [], extra_args: [])
+    c = contract
+    app_fields = c.fetch('appFields')
+    form = (c.fetch('formFields') - app_fields.values).each_with_object({}) do |name, f|
       f[name] = ctx.public_send(name).to_s if ctx.respond_to?(name)
     end
     form.merge!(overrides.transform_keys(&:to_s))
     # The app's own lines go apart from the user's, so that tre-job numbers an error in the user's
     # textarea as the user sees it (tre-job puts the app's lines first).
-    form['app_env_vars'] = extra_env.join("\n") unless extra_env.empty?
-    form['app_container_args'] = extra_args.join("\n") unless extra_args.empty?
+    form[app_fields.fetch('env')] = extra_env.join("\n") unless extra_env.empty?
+    form[app_fields.fetch('args')] = extra_args.join("\n") unless extra_args.empty?
 
     token_value = ctx.respond_to?(:registry_token) ? ctx.registry_token : nil
     token = token_value.to_s.strip
@@ -92,7 +160,7 @@ module TreJobOod
             '--job-dir', staged_root, '--session', File.basename(staged_root)]
     argv << '--token-stdin' unless token.empty?
     begin
-      out, err, status = Open3.capture3({ 'TRE_JOB_REGISTRY_TOKEN' => nil }, *argv, stdin_data: token.empty? ? '' : "#{token}\n")
+      out, err, status = Open3.capture3({ c.fetch('tokenEnv') => nil }, *argv, stdin_data: token.empty? ? '' : "#{token}\n")
     rescue SystemCallError => e
       raise "tre-job: cannot run #{bin}: #{e.message} (see the app's install guide)"
     end
@@ -103,21 +171,68 @@ module TreJobOod
 
     begin
       job = JSON.parse(out)
-      raise 'no job name' unless job['jobName'].is_a?(String) && job['native'].is_a?(Array)
-      wall_time = Integer(job['wallTimeSeconds'])
+      raise 'not a JSON object' unless job.is_a?(Hash)
+      c.fetch('answer').each do |key, types|
+        raise "#{key} is not #{types.join(' or ')}" unless types.any? { |t| JSON_TYPES.fetch(t, []).any? { |k| job[key].is_a?(k) } }
+      end
     rescue StandardError => e
-      %w[credentials tre-job.sh job.json].each { |f| File.delete(File.join(staged_root, f)) rescue nil }
+      c.fetch('removeOnBadAnswer').each { |f| File.delete(File.join(staged_root, f)) rescue nil }
       raise "tre-job: unexpected answer from #{bin} (#{e.message})"
     end
-    { 'job' => job, 'wall_time' => wall_time }
+    job
   end
 
-  # submit.yml for OnDemand's basic template, as YAML text.
-  def submit_yaml(result, service: true)
+  # submit.yml for submit.yml.erb (OnDemand's basic template), as YAML text: the job rendered by
+  # tre-job from the form values (render). service: nil for a batch job; jupyter, rstudio or http
+  # for a service, whose after_script keeps OnDemand from writing connection.yml itself.
+  def submit(ctx, service: nil, extra_env: [], extra_args: [])
+    job = render(ctx, overrides: service ? { contract.fetch('appFields').fetch('service') => service } : {},
+                      extra_env: extra_env, extra_args: extra_args)
     batch_connect = { 'template' => 'basic', 'script_wrapper' => SCRIPT_WRAPPER }
-    batch_connect['after_script'] = AFTER_SCRIPT if service
-    script = { 'job_name' => result['job']['jobName'], 'wall_time' => result['wall_time'], 'native' => result['job']['native'] }
+    batch_connect['after_script'] = after_script if service
+    script = { 'job_name' => job['jobName'], 'wall_time' => job['wallTimeSeconds'], 'native' => job['native'] }
     require 'yaml'
     YAML.dump({ 'batch_connect' => batch_connect, 'script' => script })
+  end
+
+  # For a service job, batch_connect.after_script. OnDemand's basic template calls create_yml right
+  # after it, which would write connection.yml at once with an empty port and password, and the
+  # dashboard would show Connect before the service answers. tre-job.sh writes connection.yml
+  # itself (0600, atomically) once the service answers HTTP, so create_yml does nothing here.
+  def after_script
+    %(create_yml () { echo "tre-job writes #{contract.fetch('files').fetch('connection')} when the service answers"; }\n)
+  end
+
+  # The job card of the session in staged_root (OnDemand renders info.md.erb and completed.md.erb
+  # with the session as self): the container's name, else the job's, from tre-job's job record,
+  # with _ escaped for Markdown (tre-job allows only letters, digits and _ . : - in names); the
+  # log's file name, as Markdown code; and, when ended, the exit status from the end of the log.
+  # A card never fails (it is rendered on every page of sessions): what cannot be read is left out.
+  def card(staged_root, ended: false)
+    files = contract.fetch('files')
+    record = begin
+      JSON.parse(File.read(File.join(staged_root.to_s, files.fetch('record'))))
+    rescue StandardError
+      {}
+    end
+    record = {} unless record.is_a?(Hash)
+    name = record.values_at(*contract.fetch('cardName')).compact.first || 'the container'
+    log = File.join(staged_root.to_s, files.fetch('log'))
+    Card.new(name.to_s.gsub('_', '\_'), "`#{files.fetch('log')}`", ended ? exit_status(log) : nil)
+  rescue StandardError
+    Card.new('the container', 'the log', nil)
+  end
+
+  # The exit status in the job's last "Job finished with exit status N" line (the contract's
+  # logFinished), read from the last 64 KiB of the log; nil if there is none.
+  def exit_status(log_path)
+    finished = Regexp.new(contract.fetch('logFinished'))
+    File.open(log_path) do |log|
+      log.seek([log.size - 65_536, 0].max)
+      status = log.read.scan(finished).flatten.last
+      status && Integer(status, 10)
+    end
+  rescue StandardError
+    nil
   end
 end

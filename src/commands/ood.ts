@@ -1,14 +1,14 @@
 // The Open OnDemand hook: submit.yml.erb hands tre-job the form values (and the token on
 // stdin); tre-job renders the same script `tre-job submit` would, into the session's staged
 // directory, and tells OOD what to submit. No second copy of the logic lives in the app.
-import { JOB_FILES } from '../contract';
+import { JOB_FILES, LOG, TOKEN_ENV } from '../contract';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { stringify } from 'yaml';
 import { InputError } from '../errors';
 import { jobFiles, makeJobDir, writeJobFiles } from '../jobdir';
-import { formError, formToSpec, OodForm } from '../ood/form';
-import { jobRecord, writeJobRecord } from '../record';
+import { APP_FIELDS, FIELDS, formError, formToSpec, OodForm } from '../ood/form';
+import { JobRecord, jobRecord, writeJobRecord } from '../record';
 import { parseSpec } from '../jobspec/load';
 import { seconds } from '../jobspec/resolve';
 import { prepare, PrepareOptions } from '../prepare';
@@ -18,6 +18,7 @@ export interface OodCommandOptions extends PrepareOptions {
   formJson?: string;
   jobDir?: string;
   spec?: boolean;
+  contract?: boolean;
 }
 
 /** What submit.yml.erb puts into OOD's `script:` keys, and where the job body is. */
@@ -30,6 +31,39 @@ export interface OodSubmission {
   script: string;
   jobDir: string;
   containerName: string | null;
+}
+
+/** The JSON type(s) of each key of the submission, for the Ruby helper's check of tre-job's answer. */
+const SUBMISSION_TYPES: { [key in keyof OodSubmission]-?: ('string' | 'integer' | 'array' | 'null')[] } = {
+  jobName: ['string'],
+  wallTimeSeconds: ['integer'],
+  native: ['array'],
+  script: ['string'],
+  jobDir: ['string'],
+  containerName: ['string', 'null'],
+};
+
+/** The record's keys that name the job on OnDemand's job card: the first that is set. */
+const CARD_NAME: (keyof JobRecord)[] = ['containerName', 'jobName'];
+
+/**
+ * What the OnDemand apps' Ruby helper (ood/lib/tre_job_ood.rb) needs to know of tre-job, from
+ * the one place each fact is kept, for `tre-job ood --contract`. `logFinished` is a regex's
+ * source without flags, the same in JavaScript and Ruby.
+ */
+export function oodContract() {
+  return {
+    files: { script: JOB_FILES.oodScript, credentials: JOB_FILES.credentials, record: JOB_FILES.record, log: JOB_FILES.log, connection: JOB_FILES.connection },
+    /** What `ood --job-dir` may have written, removed when its answer cannot be used. */
+    removeOnBadAnswer: [JOB_FILES.credentials, JOB_FILES.oodScript, JOB_FILES.record],
+    cardName: CARD_NAME,
+    logFinished: LOG.finished.source,
+    /** The form values tre-job reads; of these, appFields are the app's to set, not the user's. */
+    formFields: [...FIELDS],
+    appFields: APP_FIELDS,
+    answer: SUBMISSION_TYPES,
+    tokenEnv: TOKEN_ENV,
+  };
 }
 
 /** Options OOD sets itself through `script:` keys (job_name, wall_time, output_path). */
@@ -65,12 +99,19 @@ function inFormTerms<T>(form: OodForm, step: () => T): T {
 }
 
 /**
- * Without --job-dir: the plain sbatch script for these form values (or, with --spec, the
- * equivalent spec for `tre-job submit`). With --job-dir (OOD's staged root): write
- * tre-job.sh, the credentials file and the job record (job.json, without a job id: OnDemand
- * runs sbatch) there, and print the submission as JSON.
+ * With --contract: what the apps' Ruby helper reads (oodContract), as JSON. Without --job-dir:
+ * the plain sbatch script for these form values (or, with --spec, the equivalent spec for
+ * `tre-job submit`). With --job-dir (OOD's staged root): write tre-job.sh, the credentials
+ * file and the job record (job.json, without a job id: OnDemand runs sbatch) there, and print
+ * the submission as JSON.
  */
 export function oodCommand(options: OodCommandOptions): string {
+  if (options.contract) {
+    if (options.form !== undefined || options.formJson !== undefined || options.jobDir !== undefined || options.spec) {
+      throw new InputError('--contract', 'takes no --form, --form-json, --job-dir or --spec');
+    }
+    return `${JSON.stringify(oodContract())}\n`;
+  }
   const form = readForm(options);
   const spec = inFormTerms(form, () => parseSpec(formToSpec(form)));
   // No line folding: yaml's folding can split a surrogate pair (an emoji, say) and corrupt the value.

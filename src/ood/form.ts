@@ -26,6 +26,9 @@ export interface OodForm {
 /** Form attributes that tre-job reads; others (cluster, the token field, OOD's own) are ignored. */
 export const FIELDS = ['image', 'registry_username', 'runner', 'reuse_sif', 'container_name', 'cpus', 'memory_gib', 'use_gpu', 'runner_args', 'env_vars', 'container_args', 'service', 'app_env_vars', 'app_container_args'] as const;
 
+/** The fields an app sets itself, never from the user's form: a service app's service, and its own lines. */
+export const APP_FIELDS = { service: 'service', env: 'app_env_vars', args: 'app_container_args' } as const satisfies Record<string, (typeof FIELDS)[number]>;
+
 /** Where a spec field came from on the form, for error messages users can act on. */
 const FORM_FIELD: Record<string, string> = {
   image: 'image',

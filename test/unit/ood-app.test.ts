@@ -151,6 +151,18 @@ describe('submit.yml.erb', () => {
     expect(readFileSync(join(record, 'stdin'), 'utf8')).toBe(`${TOKEN}\n`);
   });
 
+  it("an answer from tre-job that is not its contract's fails the render and removes what tre-job wrote", () => {
+    // A tre-job stand-in that does the work but answers {} (its --contract is the real one).
+    const shim = join(tmp.path, 'tre-job-bad-answer');
+    writeFileSync(shim, `#!/bin/bash\nif [[ $2 == --contract ]]; then exec ${JSON.stringify(BIN)} "$@"; fi\n${JSON.stringify(BIN)} "$@" >/dev/null || exit\necho '{}'\n`);
+    chmodSync(shim, 0o755);
+    const root = stagedRoot();
+    const r = ruby([OOD_RB, 'render', APP, root], JSON.stringify(form()), { TRE_JOB_BIN: shim, TRE_JOB_OOD_LIB: join(ROOT, 'ood', 'lib', 'tre_job_ood.rb') });
+    expect(r.status).toBe(3);
+    expect(r.stderr.trim()).toBe(`tre-job: unexpected answer from ${shim} (jobName is not string)`);
+    expect(listDir(root)).toEqual(['output.log']);
+  });
+
   it('without a token or username pulls anonymously: no credentials file, no --token-stdin', () => {
     const { root } = render(form({ registry_username: '', registry_token: '' }));
     expect(listDir(root)).toEqual(['job.json', 'output.log', 'tre-job.sh']);
@@ -283,5 +295,20 @@ describe('form.yml.erb, manifest, template and job card', () => {
     expect(card('info.md.erb', 'running')).toContain(`Container probe-${SESSION} is now running. Please wait until the container completes.`);
     expect(card('info.md.erb', 'queued')).not.toContain('is now running');
     expect(card('completed.md.erb', 'completed')).toContain(`Container probe-${SESSION} has completed with exit status 3.`);
+    expect(card('completed.md.erb', 'completed')).toContain('See `output.log` in this session');
+    writeFileSync(join(root, 'output.log'), '2026-01-01 00:00:00 tre-job INFO: Cleaning up\n');
+    expect(card('completed.md.erb', 'completed')).toContain(`Container probe-${SESSION} has completed.\n`);
+  });
+
+  it('the helper asks tre-job for its contract once per process (the dashboard is long-running)', () => {
+    const calls = join(tmp.path, 'contract-calls');
+    const shim = join(tmp.path, 'tre-job-counting');
+    writeFileSync(shim, `#!/bin/bash\necho "$*" >> ${calls}\nexec ${JSON.stringify(BIN)} "$@"\n`);
+    chmodSync(shim, 0o755);
+    const code = 'require ARGV[0]; 3.times { TreJobOod.card(ARGV[1], ended: true) }; print TreJobOod.contract.fetch("files").fetch("record")';
+    const r = ruby(['-e', code, join(ROOT, 'ood', 'lib', 'tre_job_ood.rb'), tmp.path], '', { TRE_JOB_BIN: shim });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe('job.json');
+    expect(readFileSync(calls, 'utf8')).toBe('ood --contract\n');
   });
 });

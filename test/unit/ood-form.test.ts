@@ -1,7 +1,12 @@
-// OOD form values (strings) -> the same spec `tre-job submit` takes.
+// OOD form values (strings) -> the same spec `tre-job submit` takes; and `tre-job ood --contract`,
+// what the apps' Ruby helper reads of tre-job.
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { oodContract } from '../../src/commands/ood';
+import { JOB_FILES, LOG, TOKEN_ENV } from '../../src/contract';
 import { InputError } from '../../src/errors';
-import { formToSpec, splitWords } from '../../src/ood/form';
-import { runCliUnchecked } from '../helpers';
+import { APP_FIELDS, FIELDS, formToSpec, splitWords } from '../../src/ood/form';
+import { runBin, runCli, runCliUnchecked, tempDir, writeYaml } from '../helpers';
 
 describe('splitWords', () => {
   it.each([
@@ -89,5 +94,62 @@ describe('tre-job ood: bad form values name the form field', () => {
     const result = runCliUnchecked(['ood', '--form-json', JSON.stringify(form)]);
     expect(result.stderr).toBe(stderr);
     expect(result.status).toBe(2);
+  });
+});
+
+describe('tre-job ood --contract', () => {
+  const contract = oodContract();
+
+  it('prints oodContract() as one JSON object, from contract.ts and form.ts', () => {
+    const result = runCli(['ood', '--contract']);
+    expect(result.stdout.endsWith('}\n')).toBe(true);
+    expect(JSON.parse(result.stdout)).toEqual(contract);
+    expect(contract).toMatchObject({
+      files: { script: JOB_FILES.oodScript, credentials: JOB_FILES.credentials, record: JOB_FILES.record, log: JOB_FILES.log, connection: JOB_FILES.connection },
+      removeOnBadAnswer: [JOB_FILES.credentials, JOB_FILES.oodScript, JOB_FILES.record],
+      cardName: ['containerName', 'jobName'],
+      logFinished: LOG.finished.source,
+      formFields: [...FIELDS],
+      tokenEnv: TOKEN_ENV,
+    });
+    for (const field of Object.values(contract.appFields)) expect(contract.formFields).toContain(field);
+    expect(contract.appFields).toEqual(APP_FIELDS);
+  });
+
+  it('refuses the form options with --contract', () => {
+    const result = runCliUnchecked(['ood', '--contract', '--form-json', '{}']);
+    expect(result).toEqual({ status: 2, stdout: '', stderr: 'tre-job: --contract: takes no --form, --form-json, --job-dir or --spec\n' });
+  });
+
+  it("gives the log line's regex as a source without flags, which Ruby compiles to the same match", () => {
+    expect(LOG.finished.flags).toBe('');
+    const log = '2026-01-01 00:00:00 tre-job INFO: Job finished with exit status 0\n2026-01-01 00:00:09 tre-job INFO: Job finished with exit status 143\n';
+    const js = [...log.matchAll(new RegExp(contract.logFinished, 'g'))].map((m) => m[1]);
+    const ruby = spawnSync('ruby', ['-rjson', '-e', 'print JSON.generate(STDIN.read.scan(Regexp.new(ARGV[0])).flatten)', contract.logFinished], { input: log, encoding: 'utf8' });
+    expect(ruby.status).toBe(0);
+    expect(JSON.parse(ruby.stdout)).toEqual(js);
+    expect(js).toEqual(['0', '143']);
+  });
+
+  it("names exactly the keys of `ood --job-dir`'s answer, with their JSON types", () => {
+    const tmp = tempDir('tre-ood-contract-');
+    try {
+      const site = writeYaml(tmp.path, 'site.yaml', { registries: [{ host: 'ghcr.io' }], safeDataRoot: '/safe_data', defaultRuntime: 'podman', maxTime: '01:00:00' });
+      const jobDir = join(tmp.path, 'staged');
+      const env = { ...process.env, HOME: join(tmp.path, 'home'), [TOKEN_ENV]: '' };
+      for (const runner of ['podman', 'apptainer']) {
+        const result = runBin(['ood', '--form-json', JSON.stringify({ image: 'ghcr.io/a/b:1', runner }), '--site', site, '--job-dir', jobDir], { env });
+        expect(result.status).toBe(0);
+        const answer = JSON.parse(result.stdout) as Record<string, unknown>;
+        expect(Object.keys(answer).sort()).toEqual(Object.keys(contract.answer).sort());
+        for (const [key, types] of Object.entries(contract.answer)) {
+          const value = answer[key];
+          const type = value === null ? 'null' : Array.isArray(value) ? 'array' : Number.isInteger(value) ? 'integer' : typeof value;
+          expect(types).toContain(type);
+        }
+      }
+    } finally {
+      tmp.remove();
+    }
   });
 });
