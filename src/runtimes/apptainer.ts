@@ -6,9 +6,7 @@ import { rmSync, existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { RuntimeDriver } from './driver';
 import { colonParts, csvFields, mountOption } from './mount-syntax';
-import { RUNNER_OPTIONS } from './options';
-
-const reasons = (flags: string[], why: string) => flags.map((flag) => [flag, why] as const);
+import { deniedOptions, RUNNER_OPTIONS } from './options';
 
 /** The ledger entries of this runtime, each checked to be the job's own before it is removed. */
 const OWN_PATHS: Record<string, (what: string, home: string) => boolean> = {
@@ -22,14 +20,7 @@ export const apptainer: RuntimeDriver = {
   name: 'apptainer',
   runCommand: 'apptainer run',
   options: RUNNER_OPTIONS.apptainer,
-  denied: Object.fromEntries([
-    ...reasons(['--fakeroot', '--add-caps', '--keep-privs', '--allow-setuid', '--security', '--apply-cgroups'], 'grants privilege'),
-    ...reasons(['--net', '--network', '--network-args', '--userns', '--sharens'], 'changes namespaces or the network'),
-    ...reasons(['--nv', '--nvccli', '--rocm'], 'adds devices (use gpu: true for a GPU)'),
-    ...reasons(['--env', '--env-file'], "sets the container's environment (use the spec's env)"),
-    ...reasons(['--fusemount'], 'runs a program on the back-end'),
-    ...reasons(['--no-eval', '--compat'], 'is set by tre-job'),
-  ]),
+  denied: deniedOptions('apptainer'),
   // --overlay and --workdir make a host path visible, but not at a path of the user's choosing.
   targetless: ['--overlay', '--workdir'],
   mountFlag: '--bind',

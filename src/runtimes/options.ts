@@ -27,206 +27,75 @@ export interface RunnerOption {
   optionalValue?: boolean;
 }
 
+/**
+ * A table as `--help` lists it, one word per option: `-s,--long` for a short form, `=V` for an
+ * option that takes a value (--flag VALUE, --flag=VALUE, -fVALUE); otherwise a boolean switch
+ * (--flag, --flag=false).
+ */
+function table(words: string): readonly RunnerOption[] {
+  return words
+    .trim()
+    .split(/\s+/)
+    .map((word) => {
+      const takesValue = word.endsWith('=V');
+      const [first, second] = (takesValue ? word.slice(0, -2) : word).split(',');
+      return second === undefined ? { long: first as string, takesValue } : { long: second, short: first as string, takesValue };
+    });
+}
+
 export const RUNNER_OPTIONS: Record<Runtime, readonly RunnerOption[]> = {
-  podman: [
-    { long: '--add-host', takesValue: true },
-    { long: '--annotation', takesValue: true },
-    { long: '--arch', takesValue: true },
-    { long: '--attach', short: '-a', takesValue: true },
-    { long: '--authfile', takesValue: true },
-    { long: '--blkio-weight', takesValue: true },
-    { long: '--blkio-weight-device', takesValue: true },
-    { long: '--cap-add', takesValue: true },
-    { long: '--cap-drop', takesValue: true },
-    { long: '--cgroup-conf', takesValue: true },
-    { long: '--cgroup-parent', takesValue: true },
-    { long: '--cgroupns', takesValue: true },
-    { long: '--cgroups', takesValue: true },
-    { long: '--chrootdirs', takesValue: true },
-    { long: '--cidfile', takesValue: true },
-    { long: '--conmon-pidfile', takesValue: true },
-    { long: '--cpu-period', takesValue: true },
-    { long: '--cpu-quota', takesValue: true },
-    { long: '--cpu-rt-period', takesValue: true },
-    { long: '--cpu-rt-runtime', takesValue: true },
-    { long: '--cpu-shares', short: '-c', takesValue: true },
-    { long: '--cpus', takesValue: true },
-    { long: '--cpuset-cpus', takesValue: true },
-    { long: '--cpuset-mems', takesValue: true },
-    { long: '--detach', short: '-d', takesValue: false },
-    { long: '--detach-keys', takesValue: true },
-    { long: '--device', takesValue: true },
-    { long: '--device-cgroup-rule', takesValue: true },
-    { long: '--device-read-bps', takesValue: true },
-    { long: '--device-read-iops', takesValue: true },
-    { long: '--device-write-bps', takesValue: true },
-    { long: '--device-write-iops', takesValue: true },
-    { long: '--disable-content-trust', takesValue: false },
-    { long: '--dns', takesValue: true },
-    { long: '--dns-option', takesValue: true },
-    { long: '--dns-search', takesValue: true },
-    { long: '--entrypoint', takesValue: true },
-    { long: '--env', short: '-e', takesValue: true },
-    { long: '--env-file', takesValue: true },
-    { long: '--env-host', takesValue: false },
-    { long: '--env-merge', takesValue: true },
-    { long: '--expose', takesValue: true },
-    { long: '--gidmap', takesValue: true },
-    { long: '--group-add', takesValue: true },
-    { long: '--health-cmd', takesValue: true },
-    { long: '--health-interval', takesValue: true },
-    { long: '--health-on-failure', takesValue: true },
-    { long: '--health-retries', takesValue: true },
-    { long: '--health-start-period', takesValue: true },
-    { long: '--health-timeout', takesValue: true },
-    { long: '--help', takesValue: false },
-    { long: '--hostname', short: '-h', takesValue: true },
-    { long: '--hostuser', takesValue: true },
-    { long: '--http-proxy', takesValue: false },
-    { long: '--image-volume', takesValue: true },
-    { long: '--init', takesValue: false },
-    { long: '--init-path', takesValue: true },
-    { long: '--interactive', short: '-i', takesValue: false },
-    { long: '--ip', takesValue: true },
-    { long: '--ip6', takesValue: true },
-    { long: '--ipc', takesValue: true },
-    { long: '--label', short: '-l', takesValue: true },
-    { long: '--label-file', takesValue: true },
-    { long: '--log-driver', takesValue: true },
-    { long: '--log-opt', takesValue: true },
-    { long: '--mac-address', takesValue: true },
-    { long: '--memory', short: '-m', takesValue: true },
-    { long: '--memory-reservation', takesValue: true },
-    { long: '--memory-swap', takesValue: true },
-    { long: '--memory-swappiness', takesValue: true },
-    { long: '--mount', takesValue: true },
-    { long: '--name', takesValue: true },
-    { long: '--network', takesValue: true },
-    { long: '--network-alias', takesValue: true },
-    { long: '--no-healthcheck', takesValue: false },
-    { long: '--no-hosts', takesValue: false },
-    { long: '--oom-kill-disable', takesValue: false },
-    { long: '--oom-score-adj', takesValue: true },
-    { long: '--os', takesValue: true },
-    { long: '--passwd', takesValue: false },
-    { long: '--passwd-entry', takesValue: true },
-    { long: '--personality', takesValue: true },
-    { long: '--pid', takesValue: true },
-    { long: '--pidfile', takesValue: true },
-    { long: '--pids-limit', takesValue: true },
-    { long: '--platform', takesValue: true },
-    { long: '--pod', takesValue: true },
-    { long: '--pod-id-file', takesValue: true },
-    { long: '--preserve-fds', takesValue: true },
-    { long: '--privileged', takesValue: false },
-    { long: '--publish', short: '-p', takesValue: true },
-    { long: '--publish-all', short: '-P', takesValue: false },
-    { long: '--pull', takesValue: true },
-    { long: '--quiet', short: '-q', takesValue: false },
-    { long: '--read-only', takesValue: false },
-    { long: '--read-only-tmpfs', takesValue: false },
-    { long: '--replace', takesValue: false },
-    { long: '--requires', takesValue: true },
-    { long: '--restart', takesValue: true },
-    { long: '--rm', takesValue: false },
-    { long: '--rmi', takesValue: false },
-    { long: '--rootfs', takesValue: false },
-    { long: '--sdnotify', takesValue: true },
-    { long: '--seccomp-policy', takesValue: true },
-    { long: '--secret', takesValue: true },
-    { long: '--security-opt', takesValue: true },
-    { long: '--shm-size', takesValue: true },
-    { long: '--sig-proxy', takesValue: false },
-    { long: '--stop-signal', takesValue: true },
-    { long: '--stop-timeout', takesValue: true },
-    { long: '--subgidname', takesValue: true },
-    { long: '--subuidname', takesValue: true },
-    { long: '--sysctl', takesValue: true },
-    { long: '--systemd', takesValue: true },
-    { long: '--timeout', takesValue: true },
-    { long: '--tls-verify', takesValue: false },
-    { long: '--tmpfs', takesValue: true },
-    { long: '--tty', short: '-t', takesValue: false },
-    { long: '--tz', takesValue: true },
-    { long: '--uidmap', takesValue: true },
-    { long: '--ulimit', takesValue: true },
-    { long: '--umask', takesValue: true },
-    { long: '--unsetenv', takesValue: true },
-    { long: '--unsetenv-all', takesValue: false },
-    { long: '--user', short: '-u', takesValue: true },
-    { long: '--userns', takesValue: true },
-    { long: '--uts', takesValue: true },
-    { long: '--variant', takesValue: true },
-    { long: '--volume', short: '-v', takesValue: true },
-    { long: '--volumes-from', takesValue: true },
-    { long: '--workdir', short: '-w', takesValue: true },
-  ],
-  apptainer: [
-    { long: '--add-caps', takesValue: true },
-    { long: '--allow-setuid', takesValue: false },
-    { long: '--app', takesValue: true },
-    { long: '--apply-cgroups', takesValue: true },
-    { long: '--authfile', takesValue: true },
-    { long: '--bind', short: '-B', takesValue: true },
-    { long: '--blkio-weight', takesValue: true },
-    { long: '--blkio-weight-device', takesValue: true },
-    { long: '--cleanenv', short: '-e', takesValue: false },
-    { long: '--compat', takesValue: false },
-    { long: '--contain', short: '-c', takesValue: false },
-    { long: '--containall', short: '-C', takesValue: false },
-    { long: '--cpu-shares', takesValue: true },
-    { long: '--cpus', takesValue: true },
-    { long: '--cpuset-cpus', takesValue: true },
-    { long: '--cpuset-mems', takesValue: true },
-    { long: '--cwd', takesValue: true },
-    { long: '--disable-cache', takesValue: false },
-    { long: '--dns', takesValue: true },
-    { long: '--docker-host', takesValue: true },
-    { long: '--docker-login', takesValue: false },
-    { long: '--drop-caps', takesValue: true },
-    { long: '--env', takesValue: true },
-    { long: '--env-file', takesValue: true },
-    { long: '--fakeroot', short: '-f', takesValue: false },
-    { long: '--fusemount', takesValue: true },
-    { long: '--help', short: '-h', takesValue: false },
-    { long: '--home', short: '-H', takesValue: true },
-    { long: '--hostname', takesValue: true },
-    { long: '--ipc', short: '-i', takesValue: false },
-    { long: '--keep-privs', takesValue: false },
-    { long: '--memory', takesValue: true },
-    { long: '--memory-reservation', takesValue: true },
-    { long: '--memory-swap', takesValue: true },
-    { long: '--mount', takesValue: true },
-    { long: '--net', short: '-n', takesValue: false },
-    { long: '--netns-path', takesValue: true },
-    { long: '--network', takesValue: true },
-    { long: '--network-args', takesValue: true },
-    { long: '--no-eval', takesValue: false },
-    { long: '--no-home', takesValue: false },
-    { long: '--no-https', takesValue: false },
-    { long: '--no-init', takesValue: false },
-    { long: '--no-mount', takesValue: true },
-    { long: '--no-pid', takesValue: false },
-    { long: '--no-privs', takesValue: false },
-    { long: '--no-umask', takesValue: false },
-    { long: '--nv', takesValue: false },
-    { long: '--nvccli', takesValue: false },
-    { long: '--oom-kill-disable', takesValue: false },
-    { long: '--overlay', short: '-o', takesValue: true },
-    { long: '--passphrase', takesValue: false },
-    { long: '--pem-path', takesValue: true },
-    { long: '--pid', short: '-p', takesValue: false },
-    { long: '--pids-limit', takesValue: true },
-    { long: '--rocm', takesValue: false },
-    { long: '--runscript-timeout', takesValue: true },
-    { long: '--scratch', short: '-S', takesValue: true },
-    { long: '--security', takesValue: true },
-    { long: '--sharens', takesValue: false },
-    { long: '--unsquash', takesValue: false },
-    { long: '--userns', short: '-u', takesValue: false },
-    { long: '--uts', takesValue: false },
-    { long: '--workdir', short: '-W', takesValue: true },
-    { long: '--writable', short: '-w', takesValue: false },
-    { long: '--writable-tmpfs', takesValue: false },
-  ],
+  podman: table(`
+    --add-host=V --annotation=V --arch=V -a,--attach=V --authfile=V --blkio-weight=V
+    --blkio-weight-device=V --cap-add=V --cap-drop=V --cgroup-conf=V --cgroup-parent=V --cgroupns=V
+    --cgroups=V --chrootdirs=V --cidfile=V --conmon-pidfile=V --cpu-period=V --cpu-quota=V
+    --cpu-rt-period=V --cpu-rt-runtime=V -c,--cpu-shares=V --cpus=V --cpuset-cpus=V --cpuset-mems=V
+    -d,--detach --detach-keys=V --device=V --device-cgroup-rule=V --device-read-bps=V
+    --device-read-iops=V --device-write-bps=V --device-write-iops=V --disable-content-trust --dns=V
+    --dns-option=V --dns-search=V --entrypoint=V -e,--env=V --env-file=V --env-host --env-merge=V
+    --expose=V --gidmap=V --group-add=V --health-cmd=V --health-interval=V --health-on-failure=V
+    --health-retries=V --health-start-period=V --health-timeout=V --help -h,--hostname=V --hostuser=V
+    --http-proxy --image-volume=V --init --init-path=V -i,--interactive --ip=V --ip6=V --ipc=V
+    -l,--label=V --label-file=V --log-driver=V --log-opt=V --mac-address=V -m,--memory=V
+    --memory-reservation=V --memory-swap=V --memory-swappiness=V --mount=V --name=V --network=V
+    --network-alias=V --no-healthcheck --no-hosts --oom-kill-disable --oom-score-adj=V --os=V --passwd
+    --passwd-entry=V --personality=V --pid=V --pidfile=V --pids-limit=V --platform=V --pod=V
+    --pod-id-file=V --preserve-fds=V --privileged -p,--publish=V -P,--publish-all --pull=V -q,--quiet
+    --read-only --read-only-tmpfs --replace --requires=V --restart=V --rm --rmi --rootfs --sdnotify=V
+    --seccomp-policy=V --secret=V --security-opt=V --shm-size=V --sig-proxy --stop-signal=V
+    --stop-timeout=V --subgidname=V --subuidname=V --sysctl=V --systemd=V --timeout=V --tls-verify
+    --tmpfs=V -t,--tty --tz=V --uidmap=V --ulimit=V --umask=V --unsetenv=V --unsetenv-all -u,--user=V
+    --userns=V --uts=V --variant=V -v,--volume=V --volumes-from=V -w,--workdir=V
+  `),
+  apptainer: table(`
+    --add-caps=V --allow-setuid --app=V --apply-cgroups=V --authfile=V -B,--bind=V --blkio-weight=V
+    --blkio-weight-device=V -e,--cleanenv --compat -c,--contain -C,--containall --cpu-shares=V --cpus=V
+    --cpuset-cpus=V --cpuset-mems=V --cwd=V --disable-cache --dns=V --docker-host=V --docker-login
+    --drop-caps=V --env=V --env-file=V -f,--fakeroot --fusemount=V -h,--help -H,--home=V --hostname=V
+    -i,--ipc --keep-privs --memory=V --memory-reservation=V --memory-swap=V --mount=V -n,--net
+    --netns-path=V --network=V --network-args=V --no-eval --no-home --no-https --no-init --no-mount=V
+    --no-pid --no-privs --no-umask --nv --nvccli --oom-kill-disable -o,--overlay=V --passphrase
+    --pem-path=V -p,--pid --pids-limit=V --rocm --runscript-timeout=V -S,--scratch=V --security=V
+    --sharens --unsquash -u,--userns --uts -W,--workdir=V -w,--writable --writable-tmpfs
+  `),
 };
+
+/**
+ * Options refused by default, by why, for each runtime (by long name): privilege, host
+ * namespaces, devices, identity, image and environment changes, and what tre-job sets itself.
+ */
+const DENIED: readonly { why: string; podman?: string; apptainer?: string }[] = [
+  { why: 'grants privilege', podman: '--privileged --cap-add --security-opt --sysctl --seccomp-policy', apptainer: '--fakeroot --add-caps --keep-privs --allow-setuid --security --apply-cgroups' },
+  { why: 'shares host or other namespaces', podman: '--pid --ipc --uts --network --cgroupns --cgroup-parent --cgroups --pod --pod-id-file --volumes-from' },
+  { why: 'changes the user namespace', podman: '--userns --uidmap --gidmap --subuidname --subgidname' },
+  { why: 'adds devices (use gpu: true for a GPU)', podman: '--device --device-cgroup-rule', apptainer: '--nv --nvccli --rocm' },
+  { why: "sets the container's environment (use the spec's env)", podman: '--env --env-file --env-host --env-merge --unsetenv', apptainer: '--env --env-file' },
+  { why: 'is set by tre-job or the site', podman: '--rootfs --pull --authfile --init-path --name --replace --rm --detach --umask --image-volume' },
+  { why: 'changes namespaces or the network', apptainer: '--net --network --network-args --userns --sharens' },
+  { why: 'runs a program on the back-end', apptainer: '--fusemount' },
+  { why: 'is set by tre-job', apptainer: '--no-eval --compat' },
+];
+
+/** A runtime's denied options, each with why. */
+export function deniedOptions(runtime: Runtime): Record<string, string> {
+  return Object.fromEntries(DENIED.flatMap((row) => (row[runtime] ?? '').split(' ').filter(Boolean).map((flag) => [flag, row.why])));
+}

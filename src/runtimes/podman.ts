@@ -5,24 +5,15 @@ import { spawnSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import type { RuntimeDriver } from './driver';
 import { colonParts, mountOption } from './mount-syntax';
-import { RUNNER_OPTIONS } from './options';
+import { deniedOptions, RUNNER_OPTIONS } from './options';
 
 const CONTAINER = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
-
-const reasons = (flags: string[], why: string) => flags.map((flag) => [flag, why] as const);
 
 export const podman: RuntimeDriver = {
   name: 'podman',
   runCommand: 'podman run',
   options: RUNNER_OPTIONS.podman,
-  denied: Object.fromEntries([
-    ...reasons(['--privileged', '--cap-add', '--security-opt', '--sysctl', '--seccomp-policy'], 'grants privilege'),
-    ...reasons(['--pid', '--ipc', '--uts', '--network', '--cgroupns', '--cgroup-parent', '--cgroups', '--pod', '--pod-id-file', '--volumes-from'], 'shares host or other namespaces'),
-    ...reasons(['--userns', '--uidmap', '--gidmap', '--subuidname', '--subgidname'], 'changes the user namespace'),
-    ...reasons(['--device', '--device-cgroup-rule'], 'adds devices (use gpu: true for a GPU)'),
-    ...reasons(['--env', '--env-file', '--env-host', '--env-merge', '--unsetenv'], "sets the container's environment (use the spec's env)"),
-    ...reasons(['--rootfs', '--pull', '--authfile', '--init-path', '--name', '--replace', '--rm', '--detach', '--umask', '--image-volume'], 'is set by tre-job or the site'),
-  ]),
+  denied: deniedOptions('podman'),
   targetless: [],
   mountFlag: '--volume',
   env: { flag: '--env' },
