@@ -5,6 +5,9 @@ import { spawnSync } from 'node:child_process';
 import { ExternalError, oneLine } from '../errors';
 import type { Site } from '../site/schema';
 import { parseSubmission, Submission, submitEnvironment } from './sbatch';
+
+/** The largest `scontrol show job -o` read: about 500,000 jobs. */
+const QUEUE_MAX_BYTES = 1024 * 1024 * 1024;
 import { parseJobLine, SlurmJob } from './scontrol';
 
 export type SlurmCommands = Pick<Site, 'sbatch' | 'scontrol' | 'scancel'>;
@@ -41,7 +44,8 @@ export class SlurmClient {
   /** Every job Slurm knows (any user's), e.g. to see which job directories are still in use. */
   showJobs(): SlurmJob[] {
     const { scontrol } = this.commands;
-    const result = spawnSync(scontrol, ['show', 'job', '-o'], { encoding: 'utf8' });
+    // A busy cluster's queue is many megabytes (about 2 KiB a job): more than spawnSync's 1 MiB default.
+    const result = spawnSync(scontrol, ['show', 'job', '-o'], { encoding: 'utf8', maxBuffer: QUEUE_MAX_BYTES });
     if (result.error || result.status !== 0) throw new ExternalError(`cannot list jobs with ${scontrol}: ${oneLine(result.stderr || String(result.error))}`);
     return result.stdout.split('\n').filter((line) => line.startsWith('JobId=')).map(parseJobLine);
   }

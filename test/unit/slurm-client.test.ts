@@ -162,6 +162,15 @@ describe('OOD sessions in tre-job status', () => {
     expect(runBin(['logs', '778', '--site', site], { env }).stdout).toContain('Job finished with exit status 0');
   });
 
+  it("finds a pending session in a queue larger than spawnSync's default 1 MiB (a busy cluster)", () => {
+    const stagedRoot = oodSession();
+    const others = Array.from({ length: 12000 }, (_, i) => jobLine(String(100000 + i), 'PENDING', `/home/someone/job-${i}`, 'Priority')).join('');
+    expect(others.length).toBeGreaterThan(2 * 1024 * 1024);
+    writeFileSync(jobsFile(), others + jobLine('777', 'PENDING', stagedRoot, 'Resources'));
+    expect(statusJson()).toEqual([expect.objectContaining({ jobId: '777', state: 'PENDING', jobDir: stagedRoot })]);
+    expect(runBin(['gc', '--site', site], { env }).status).toBe(0);
+  });
+
   it('drops a session whose directory is gone', () => {
     const stagedRoot = oodSession();
     expect(statusJson()).toHaveLength(1);
