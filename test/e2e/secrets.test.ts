@@ -80,7 +80,7 @@ describeE2E('registry token hygiene on the real stack', () => {
 
       const script = runAs('alice', `scontrol write batch_script ${submitted.jobId} -`);
       expect(script.status).toBe(0);
-      expect(script.stdout).toContain('tre_credentials="$tre_job_dir/credentials"');
+      expect(script.stdout).toContain(`tre_credentials="$tre_job_dir/"'credentials'`);
       expect(script.stdout).not.toContain(token);
 
       const record = runAs('alice', `scontrol show job -d ${submitted.jobId}`);
