@@ -6,7 +6,7 @@ import { rmSync, existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { RuntimeDriver } from './driver';
 import { colonParts, csvFields, mountOption } from './mount-syntax';
-import { deniedOptions, RUNNER_OPTIONS } from './options';
+import { optionTables } from './options';
 
 /** The ledger entries of this runtime, each checked to be the job's own before it is removed. */
 const OWN_PATHS: Record<string, (what: string, home: string) => boolean> = {
@@ -19,8 +19,7 @@ const OWN_PATHS: Record<string, (what: string, home: string) => boolean> = {
 export const apptainer: RuntimeDriver = {
   name: 'apptainer',
   runCommand: 'apptainer run',
-  options: RUNNER_OPTIONS.apptainer,
-  denied: deniedOptions('apptainer'),
+  ...optionTables('apptainer'),
   // --overlay and --workdir make a host path visible, but not at a path of the user's choosing.
   targetless: ['--overlay', '--workdir'],
   mountFlag: '--bind',

@@ -99,3 +99,8 @@ const DENIED: readonly { why: string; podman?: string; apptainer?: string }[] = 
 export function deniedOptions(runtime: Runtime): Record<string, string> {
   return Object.fromEntries(DENIED.flatMap((row) => (row[runtime] ?? '').split(' ').filter(Boolean).map((flag) => [flag, row.why])));
 }
+
+/** What a driver takes from these tables: its `run` options and the ones denied by default. */
+export function optionTables(runtime: Runtime): { options: readonly RunnerOption[]; denied: Record<string, string> } {
+  return { options: RUNNER_OPTIONS[runtime], denied: deniedOptions(runtime) };
+}

@@ -5,15 +5,14 @@ import { spawnSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import type { RuntimeDriver } from './driver';
 import { colonParts, mountOption } from './mount-syntax';
-import { deniedOptions, RUNNER_OPTIONS } from './options';
+import { optionTables } from './options';
 
 const CONTAINER = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 
 export const podman: RuntimeDriver = {
   name: 'podman',
   runCommand: 'podman run',
-  options: RUNNER_OPTIONS.podman,
-  denied: deniedOptions('podman'),
+  ...optionTables('podman'),
   targetless: [],
   mountFlag: '--volume',
   env: { flag: '--env' },
