@@ -141,7 +141,8 @@ function checkMount(runtime: Runtime, parsed: ParsedOption, site: Site, sources:
   const { field, written } = parsed;
   const protectedTargets = ['/safe_data', '/safe_outputs', '/scratch', site.safeDataRoot, ...site.forcedMounts.map((m) => m.target)];
   const driver = driverFor(runtime);
-  for (const { source, target } of driver.mountsOf(parsed)) {
+  const mounts = parsed.value === undefined ? [] : driver.mountsOf(parsed, parsed.value);
+  for (const { source, target } of mounts) {
     if (!driver.targetless.includes(parsed.option.long)) {
       if (!target.startsWith('/')) throw new InputError(field, `${written}: the container path must be absolute`);
       const dst = normalPath(target);

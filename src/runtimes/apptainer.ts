@@ -6,7 +6,7 @@ import { rmSync, existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { RuntimeDriver } from './driver';
 import { colonParts, csvFields, mountOption } from './mount-syntax';
-import { optionTables } from './options';
+import { cliFacts } from './options';
 
 /** The ledger entries of this runtime, each checked to be the job's own before it is removed. */
 const OWN_PATHS: Record<string, (what: string, home: string) => boolean> = {
@@ -18,17 +18,9 @@ const OWN_PATHS: Record<string, (what: string, home: string) => boolean> = {
 
 export const apptainer: RuntimeDriver = {
   name: 'apptainer',
-  runCommand: 'apptainer run',
-  ...optionTables('apptainer'),
-  // --overlay and --workdir make a host path visible, but not at a path of the user's choosing.
-  targetless: ['--overlay', '--workdir'],
-  mountFlag: '--bind',
-  env: { prefix: 'APPTAINERENV_' },
-  inheritsUmask: true,
-  command: (site) => site.apptainer,
-  mountsOf(parsed) {
-    const { option, value, field, written } = parsed;
-    if (value === undefined) return [];
+  ...cliFacts('apptainer'),
+  mountsOf(parsed, value) {
+    const { option, field, written } = parsed;
     switch (option.long) {
       case '--mount':
         return mountOption(parsed, ['bind']);

@@ -37,8 +37,8 @@ export interface RuntimeDriver {
   readonly inheritsUmask: boolean;
   /** The runtime's command as the site names it. */
   command(site: Site): string;
-  /** The mounts one parsed option makes, as the runtime reads its value ([] if it mounts nothing). */
-  mountsOf(parsed: ParsedOption): Mount[];
+  /** The mounts one parsed option with a value makes, as the runtime reads it ([] if it mounts nothing). */
+  mountsOf(parsed: ParsedOption, value: string): Mount[];
   /** Values only this runtime's partials use (the image to run, SIF names, ...). */
   templateData(job: Job): Record<string, unknown>;
   /**

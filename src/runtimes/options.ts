@@ -100,7 +100,14 @@ export function deniedOptions(runtime: Runtime): Record<string, string> {
   return Object.fromEntries(DENIED.flatMap((row) => (row[runtime] ?? '').split(' ').filter(Boolean).map((flag) => [flag, row.why])));
 }
 
-/** What a driver takes from these tables: its `run` options and the ones denied by default. */
-export function optionTables(runtime: Runtime): { options: readonly RunnerOption[]; denied: Record<string, string> } {
-  return { options: RUNNER_OPTIONS[runtime], denied: deniedOptions(runtime) };
+/** What a runtime's command line is, as its driver presents it (see RuntimeDriver). */
+const CLI_FACTS = {
+  podman: { runCommand: 'podman run', targetless: [], mountFlag: '--volume', env: { flag: '--env' }, inheritsUmask: false },
+  // Apptainer's --overlay and --workdir make a host path visible, but not at a path of the user's choosing.
+  apptainer: { runCommand: 'apptainer run', targetless: ['--overlay', '--workdir'], mountFlag: '--bind', env: { prefix: 'APPTAINERENV_' }, inheritsUmask: true },
+} as const;
+
+/** What a driver takes from these tables: its `run` options, those denied by default, and its command-line facts. */
+export function cliFacts(runtime: Runtime) {
+  return { ...CLI_FACTS[runtime], options: RUNNER_OPTIONS[runtime], denied: deniedOptions(runtime), command: (site: { [name in Runtime]: string }) => site[runtime] };
 }

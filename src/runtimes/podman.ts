@@ -5,22 +5,15 @@ import { spawnSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import type { RuntimeDriver } from './driver';
 import { colonParts, mountOption } from './mount-syntax';
-import { optionTables } from './options';
+import { cliFacts } from './options';
 
 const CONTAINER = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 
 export const podman: RuntimeDriver = {
   name: 'podman',
-  runCommand: 'podman run',
-  ...optionTables('podman'),
-  targetless: [],
-  mountFlag: '--volume',
-  env: { flag: '--env' },
-  inheritsUmask: false,
-  command: (site) => site.podman,
-  mountsOf(parsed) {
-    const { option, value, field, written } = parsed;
-    if (value === undefined) return [];
+  ...cliFacts('podman'),
+  mountsOf(parsed, value) {
+    const { option, field, written } = parsed;
     if (option.long === '--mount') return mountOption(parsed, ['bind', 'volume', 'tmpfs']);
     if (option.long === '--tmpfs') return [{ source: null, target: colonParts(value, 2, field, written)[0] as string }];
     if (option.long === '--volume') {
