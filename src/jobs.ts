@@ -25,21 +25,28 @@ function withJobId(record: JobRecord, candidates: () => SlurmJob[]): JobRecord {
   return found;
 }
 
-/** Every job tre-job made for this user (submit and OOD sessions), oldest first. */
-export function listJobs(jobsDir: string, slurm: SlurmClient): JobRecord[] {
-  let queue: SlurmJob[] | undefined; // asked once, and only for a session whose log does not name its job yet
-  const ownJobs = () => {
+/** Slurm's whole queue, asked once, when first needed; a Slurm that does not answer knows no job (as with showJob). */
+export function slurmQueue(slurm: SlurmClient): () => SlurmJob[] {
+  let queue: SlurmJob[] | undefined;
+  return () => {
     if (queue === undefined) {
-      const uid = process.getuid?.() ?? null;
       try {
-        queue = slurm.showJobs().filter((job) => job.uid === uid);
+        queue = slurm.showJobs();
       } catch {
-        queue = []; // as with showJob, a Slurm that does not answer knows no job
+        queue = [];
       }
     }
     return queue;
   };
-  return listJobRecords(jobsDir).map((record) => withJobId(record, ownJobs));
+}
+
+/**
+ * Every job tre-job made for this user (submit and OOD sessions), oldest first. `queue` is
+ * asked only for a session whose log does not name its job yet.
+ */
+export function listJobs(jobsDir: string, queue: () => SlurmJob[]): JobRecord[] {
+  const uid = process.getuid?.() ?? null;
+  return listJobRecords(jobsDir).map((record) => withJobId(record, () => queue().filter((job) => job.uid === uid)));
 }
 
 /** The job's record: from the user's records, else from Slurm's WorkDir (an OOD session, or a job tre-job did not record). */

@@ -1,6 +1,7 @@
-import { findJob, jobStatus, JobStatus, listJobs } from '../jobs';
+import { findJob, jobStatus, JobStatus, listJobs, slurmQueue } from '../jobs';
 import { loadSite } from '../site/load';
 import { SlurmClient } from '../slurm/client';
+import type { SlurmJob } from '../slurm/scontrol';
 
 /**
  * One line per job (default: all of the user's tre-job jobs, OOD sessions included), or JSON.
@@ -9,8 +10,16 @@ import { SlurmClient } from '../slurm/client';
 export function statusCommand(jobIds: string[], options: { site?: string; json?: boolean }): string {
   const site = loadSite(options.site);
   const slurm = new SlurmClient(site);
-  const records = jobIds.length ? jobIds.map((id) => findJob(id, site.jobsDir, slurm)) : listJobs(site.jobsDir, slurm);
-  const statuses = records.map((record) => jobStatus(record, record.jobId === null ? null : slurm.showJob(record.jobId)));
+  let statuses: JobStatus[];
+  if (jobIds.length) {
+    statuses = jobIds.map((id) => findJob(id, site.jobsDir, slurm)).map((record) => jobStatus(record, slurm.showJob(record.jobId)));
+  } else {
+    // One scontrol for all the jobs, not one each: a user may have thousands of job directories.
+    const queue = slurmQueue(slurm);
+    const records = listJobs(site.jobsDir, queue);
+    const known = records.some((record) => record.jobId !== null) ? new Map(queue().map((job) => [job.jobId, job])) : new Map<string, SlurmJob>();
+    statuses = records.map((record) => jobStatus(record, record.jobId === null ? null : (known.get(record.jobId) ?? null)));
+  }
   if (options.json) return `${JSON.stringify(statuses, null, 2)}\n`;
   const sessions = statuses.some((s) => s.source === 'ood');
   const rows = statuses.map((s: JobStatus) => [
