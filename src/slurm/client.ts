@@ -5,10 +5,10 @@ import { spawnSync } from 'node:child_process';
 import { ExternalError, oneLine } from '../errors';
 import type { Site } from '../site/schema';
 import { parseSubmission, Submission, submitEnvironment } from './sbatch';
+import { parseJobLine, SlurmJob } from './scontrol';
 
 /** The largest `scontrol show job -o` read: about 500,000 jobs. */
 const QUEUE_MAX_BYTES = 1024 * 1024 * 1024;
-import { parseJobLine, SlurmJob } from './scontrol';
 
 export type SlurmCommands = Pick<Site, 'sbatch' | 'scontrol' | 'scancel'>;
 
