@@ -130,6 +130,25 @@ export function buildCli(io: CliIo): CommandUnknownOpts {
     .action((options) => out((require('./commands/gc') as typeof import('./commands/gc')).gcCommand(options)));
 
   program
+    .command('site')
+    .description('what this site allows: registries, runtimes, limits, runner arguments, safe data, services')
+    .option(...SITE_OPTION)
+    .option('--json', 'print JSON')
+    .addHelpText('after', '\nExamples:\n  tre-job site\n  tre-job site --json')
+    .action((options) => out((require('./commands/site') as typeof import('./commands/site')).siteCommand(options)));
+
+  program
+    .command('init')
+    .description('write a commented starter spec for this site that validates as written (never over an existing file)')
+    .argument('[file]', 'where to write it (default: job.yaml; - prints it)')
+    .option('--service <kind>', 'an interactive service: jupyter, rstudio or http')
+    .option('--runtime <runtime>', "podman or apptainer (default: the site's)")
+    .option('--image <image>', 'the image to run (default: a placeholder on the first allowed registry)')
+    .option(...SITE_OPTION)
+    .addHelpText('after', '\nExamples:\n  tre-job init\n  tre-job init jupyter.yaml --service jupyter --image ghcr.io/my-org/my-jupyter:1.0')
+    .action((file: string | undefined, options) => out((require('./commands/init') as typeof import('./commands/init')).initCommand(file, options)));
+
+  program
     .command('completion')
     .description('print a bash completion script')
     .addHelpText('after', "\nExample:\n  tre-job completion > ~/.tre-job.bash && echo 'source ~/.tre-job.bash' >> ~/.bashrc")
