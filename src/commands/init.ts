@@ -6,13 +6,13 @@ import { userInfo } from 'node:os';
 import { parse, stringify } from 'yaml';
 import { InputError } from '../errors';
 import { parseSpec } from '../jobspec/load';
+import { parseImageRef } from '../jobspec/image';
 import { resolveJob, seconds } from '../jobspec/resolve';
 import { shq } from '../render/quote';
 import { reservedEnvNames, BASE_URL_ENV, PASSWORD_ENV, ServiceKind } from '../service';
 import { loadSite } from '../site/load';
 import type { Site } from '../site/schema';
-import type { Runtime } from '../runtimes/options';
-import { cliFacts } from '../runtimes/options';
+import { cliFacts, Runtime } from '../runtimes/options';
 import { RUNTIMES, specFields } from './site';
 
 export interface InitOptions {
@@ -47,7 +47,7 @@ export function starterSpec(site: Site, options: { service?: ServiceKind; runtim
   const service = options.service;
   const first = site.registries[0] as Site['registries'][number];
   const image = options.image ?? `${first.host}/your-org/your-image:1.0`;
-  const imageHost = site.registries.find((r) => image.startsWith(`${r.host}/`))?.host ?? first.host;
+  const imageHost = parseImageRef(image).host;
   const username = registryUsername();
   const time = hhmmss(Math.min(seconds(STARTER.time), seconds(site.maxTime)));
   const runCommand = cliFacts(runtime).runCommand;
