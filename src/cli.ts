@@ -1,7 +1,7 @@
 // Commander only: declares commands, flags and help, then hands typed options to a command.
 // extra-typings infers each action's options from its flags, and each command module is
 // required with its own type, so a flag and the option it feeds are checked against each other.
-import { Command, CommandUnknownOpts, Option, OptionValues } from '@commander-js/extra-typings';
+import { Argument, Command, CommandUnknownOpts, Option, OptionValues } from '@commander-js/extra-typings';
 import { VERSION } from './version';
 
 export interface CliIo {
@@ -41,7 +41,10 @@ export function buildCli(io: CliIo): CommandUnknownOpts {
     .showSuggestionAfterError(false)
     .exitOverride()
     // Help asked for by mistake (no command) goes to stderr; error lines are printed by main.ts only.
-    .configureOutput({ writeOut: out, writeErr: io.stderr, outputError: () => undefined });
+    .configureOutput({ writeOut: out, writeErr: io.stderr, outputError: () => undefined })
+    // `tre-job help` is a command of its own (below), and the help topics end the program's help.
+    .helpCommand(false)
+    .addHelpText('after', ({ error, command }) => (require('./commands/help') as typeof import('./commands/help')).topicsHelp(command, error));
 
   tokenOptions(
     program
@@ -150,9 +153,33 @@ export function buildCli(io: CliIo): CommandUnknownOpts {
 
   program
     .command('completion')
-    .description('print a bash completion script')
-    .addHelpText('after', "\nExample:\n  tre-job completion > ~/.tre-job.bash && echo 'source ~/.tre-job.bash' >> ~/.bashrc")
-    .action(() => out((require('./commands/completion') as typeof import('./commands/completion')).completionCommand(program)));
+    .description('print a completion script for bash (the default) or zsh: commands, options, their values and your job ids')
+    .addArgument(new Argument('[shell]', 'bash or zsh').choices(['bash', 'zsh'] as const).default('bash' as const))
+    .addHelpText(
+      'after',
+      '\nExamples:\n  source <(tre-job completion bash)            # in ~/.bashrc\n  tre-job completion zsh > ~/.zfunc/_tre-job   # zsh, with fpath=(~/.zfunc $fpath) before compinit in ~/.zshrc',
+    )
+    .action((shell) => out((require('./commands/completion') as typeof import('./commands/completion')).completionCommand(program, shell)));
+
+  // For the completion scripts: job ids on each TAB, so not in --help.
+  program
+    .command('complete-jobids', { hidden: true })
+    .option('--describe', 'ID:DESCRIPTION lines, for zsh')
+    .action((options) => out((require('./commands/completion') as typeof import('./commands/completion')).completeJobIdsCommand(options)));
+
+  // Commander's own help command replaced (helpCommand(false) above): this one also knows topics.
+  program
+    .command('help')
+    .description('show help for a command (as COMMAND --help does) or a topic; with neither, list both')
+    .argument('[topic]', 'a command, or a help topic (tre-job help lists them)')
+    .addHelpText('after', '\nExamples:\n  tre-job help submit\n  tre-job help spec')
+    .action((topic) => out((require('./commands/help') as typeof import('./commands/help')).helpCommand(program, topic)));
+
+  program
+    .command('man')
+    .description('print the tre-job(1) man page (all commands and help topics)')
+    .addHelpText('after', '\nExample:\n  man -l <(tre-job man)')
+    .action(() => out((require('./commands/help') as typeof import('./commands/help')).manCommand(program)));
 
   return program;
 }

@@ -17,7 +17,8 @@ PROBE_SRC=$HERE/images/probe/probe
 IMAGE_RECIPE=3 # bump when the image layout below changes
 USERS=(alice bob carol dave erin frank)
 PKGS=(slurmctld slurmd slurm-client munge podman crun runc uidmap slirp4netns catatonit
-  busybox-static docker-registry apache2-utils shellcheck ruby jq procps util-linux curl)
+  busybox-static docker-registry apache2-utils shellcheck ruby jq procps util-linux curl
+  zsh man-db groff-base)
 
 T_START=$(date +%s%N)
 T_STEP=$T_START
