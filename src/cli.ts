@@ -133,6 +133,18 @@ export function buildCli(io: CliIo): CommandUnknownOpts {
     .action((options) => out((require('./commands/gc') as typeof import('./commands/gc')).gcCommand(options)));
 
   program
+    .command('connect')
+    .description("a service job's URL (with its base URL) and password; an ssh tunnel hint when its node does not answer from here")
+    .argument('<jobid>', 'Slurm job id of a service job (service: jupyter, rstudio or http)')
+    .option(...SITE_OPTION)
+    .option('--json', 'print a JSON object (jobId, state, ready, ended, url, host, port, password, service, tunnel, ...)')
+    .option('--wait', 'wait until the service answers or the job ends')
+    .addHelpText('after', '\nExit status: 0 ready, 3 still starting (try again), 1 the job has ended, 2 not a service job.\n\nExamples:\n  tre-job connect 1234\n  tre-job connect 1234 --wait --json')
+    .action((jobId: string, options) => {
+      io.defer((require('./commands/connect') as typeof import('./commands/connect')).connectCommand(jobId, options, io));
+    });
+
+  program
     .command('site')
     .description('what this site allows: registries, runtimes, limits, runner arguments, safe data, services')
     .option(...SITE_OPTION)
