@@ -76,11 +76,14 @@ export function buildCli(io: CliIo): CommandUnknownOpts {
 
   program
     .command('status')
-    .description("one line per job: state, phase, elapsed time, exit status, image, outputs dir (default: all your tre-job jobs)")
+    .description("one line per job: name, submit time, state, phase, elapsed time, exit status, outputs dir, and why an ended job ended (default: all your tre-job jobs)")
     .argument('[jobid...]', 'Slurm job ids')
     .option(...SITE_OPTION)
-    .option('--json', 'print JSON')
-    .addHelpText('after', '\nExamples:\n  tre-job status\n  tre-job status 1234 --json')
+    .option('--json', 'print JSON (with the image, the full submit time and the reason)')
+    .option('--state <states>', 'only jobs in these states, comma-separated, any case: Slurm state names (failed, cancelled, timeout, running, ...), active or ended')
+    .option('--since <when>', 'only jobs submitted since WHEN: a date or local time (2026-12-01, 2026-12-01T14:00) or an age (30m, 2h, 3d, 1w)')
+    .option('--last <n>', 'only the N most recently submitted jobs (after --state and --since)')
+    .addHelpText('after', '\nFilters apply to the list of all your jobs, not to job ids.\n\nExamples:\n  tre-job status\n  tre-job status --last 5\n  tre-job status --state failed,timeout --since 3d\n  tre-job status 1234 --json')
     .action((jobIds: string[], options) => out((require('./commands/status') as typeof import('./commands/status')).statusCommand(jobIds, options)));
 
   program

@@ -59,6 +59,10 @@ export const LOG = {
   scratch: /tre-job INFO: Scratch: (\S+) /,
   running: /tre-job INFO: Container (\S+) is now running/,
   finished: /tre-job INFO: Job finished with exit status (\d+)/,
+  /** The prologue's time limit (workspace.hbs). */
+  timeLimit: /tre-job INFO: Time limit (\S+): clean-up starts/,
+  /** The trap's line when a signal ends the job (traps.hbs): the signal's name. */
+  signalled: /tre-job ERROR: Job .* \((SIG[A-Z0-9]+)\): stopping the container and cleaning up/,
   error: /tre-job ERROR: (.*)/g,
   next: /tre-job INFO: Next: (.*)/g,
 } as const;
@@ -66,6 +70,12 @@ export const LOG = {
 /** A job's phase and facts, as its log tells them. */
 export interface LogFacts {
   phase: 'starting' | 'prologue' | 'pulling' | 'running' | 'cleaning up' | 'finished';
+  /** The furthest phase before clean-up: where the job was when it was stopped. */
+  reached: 'starting' | 'prologue' | 'pulling' | 'running';
+  /** The time limit the prologue logged (HH:MM:SS, or D-HH:MM:SS). */
+  timeLimit: string | null;
+  /** The signal that ended the job (SIGTERM, SIGUSR1, ...), if the trap logged one. */
+  signal: string | null;
   jobId: string | null;
   outputs: string | null;
   scratch: string | null;
@@ -83,20 +93,20 @@ export function logFacts(log: string): LogFacts {
   const lines = log.split('\n').filter((l) => LOG.line.test(l));
   const has = (text: string) => lines.some((l) => l.includes(text));
   const finished = LOG.finished.exec(log);
-  const phase: LogFacts['phase'] = finished
-    ? 'finished'
-    : has('tre-job INFO: Cleaning up')
-      ? 'cleaning up'
-      : has('is now running')
-        ? 'running'
-        : has('tre-job INFO: Pulling') || has('tre-job INFO: Logging in')
-          ? 'pulling'
-          : lines.length
-            ? 'prologue'
-            : 'starting';
+  const reached: LogFacts['reached'] = has('is now running')
+    ? 'running'
+    : has('tre-job INFO: Pulling') || has('tre-job INFO: Logging in')
+      ? 'pulling'
+      : lines.length
+        ? 'prologue'
+        : 'starting';
+  const phase: LogFacts['phase'] = finished ? 'finished' : has('tre-job INFO: Cleaning up') ? 'cleaning up' : reached;
   const outputs = LOG.outputs.exec(log)?.[1] ?? null;
   return {
     phase,
+    reached,
+    timeLimit: LOG.timeLimit.exec(log)?.[1] ?? null,
+    signal: LOG.signalled.exec(log)?.[1] ?? null,
     jobId: LOG.started.exec(log)?.[1] ?? null,
     // Unless the clean-up removed it (empty, and the container never ran).
     outputs: outputs !== null && log.includes(`tre-job INFO: Removed ${outputs}: the container never ran`) ? null : outputs,

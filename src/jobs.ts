@@ -1,6 +1,6 @@
 // A job as tre-job knows it: its record (record.ts), its output.log, and what Slurm says.
 import { existsSync, readFileSync } from 'node:fs';
-import { LOG, LogFacts, logFacts } from './contract';
+import { EXIT, LOG, LogFacts, logFacts } from './contract';
 import { InputError } from './errors';
 import { JobRecord, listJobRecords, readJobRecord, SubmittedJob, writeJobRecord } from './record';
 import type { SlurmClient } from './slurm/client';
@@ -80,14 +80,23 @@ export function readLog(outputLog: string): string {
 export interface JobStatus {
   /** Null for an OOD session whose job id is not known yet. */
   jobId: string | null;
+  /** The job's name in Slurm (the image's NAME:TAG). */
+  jobName: string;
+  /** When it was submitted (ISO 8601; '' if tre-job did not record it). */
+  submittedAt: string;
+  /** Slurm's state, or what the log says it was (see jobStatus). */
   state: string;
-  /** Pending reason or the log's phase. */
+  /** Slurm's own state; null once Slurm has forgotten the job. */
+  slurmState: string | null;
+  /** Pending reason or the log's phase; for an ended job, how it ended (never `finished` unless it completed). */
   detail: string;
   node: string | null;
   elapsed: string | null;
   image: string;
   outputs: string | null;
   exitStatus: number | null;
+  /** Why an ended job ended, in one line; null while it is pending or running. */
+  reason: string | null;
   jobDir: string;
   source: JobRecord['source'];
   /** Why it failed (the log's last ERROR), and what to do (its Next: line). */
@@ -95,27 +104,131 @@ export interface JobStatus {
   next: string | null;
 }
 
-/** Current status: Slurm's view (`slurm`: scontrol's answer) while it remembers the job, the log's afterwards. */
+/** The PHASE of an ended job: how it ended, one or two words (STATE lower-cased otherwise). */
+const ENDED_PHASE: Record<string, string> = {
+  COMPLETED: 'finished',
+  FAILED: 'failed',
+  CANCELLED: 'cancelled',
+  TIMEOUT: 'timed out',
+  OUT_OF_MEMORY: 'out of memory',
+  NODE_FAIL: 'node failed',
+  BOOT_FAIL: 'node failed',
+  PREEMPTED: 'preempted',
+  UNKNOWN: 'unknown',
+};
+
+/** Where the job was when it was stopped, for a reason line. */
+const REACHED: Record<LogFacts['reached'], string> = {
+  starting: 'before it started',
+  prologue: 'in its prologue',
+  pulling: 'while pulling its image',
+  running: 'while its container ran',
+};
+
+/**
+ * The state of an ended job. Slurm sees only the script's exit status when the script's own trap
+ * ended it: the trap's signal (in the log) says it was the time limit (USR1, sent before the
+ * limit) or a cancel (TERM). Without Slurm, the log's last line gives the status.
+ */
+function endedState(slurmState: string | null, facts: LogFacts): string {
+  if (slurmState === 'FAILED' || slurmState === null) {
+    if (facts.signal === 'SIGUSR1') return 'TIMEOUT';
+    if (facts.signal === 'SIGTERM') return 'CANCELLED';
+  }
+  if (slurmState !== null) return slurmState;
+  return facts.finishedStatus === null ? 'UNKNOWN' : facts.finishedStatus === 0 ? 'COMPLETED' : 'FAILED';
+}
+
+/** Why an ended job ended, and what to do next when the log does not say (its Next: line is used otherwise). */
+function endedReason(state: string, exitStatus: number | null, facts: LogFacts): { reason: string | null; next: string | null } {
+  switch (state) {
+    case 'COMPLETED':
+      return { reason: 'exit status 0', next: null };
+    case 'CANCELLED':
+      return { reason: `cancelled ${REACHED[facts.reached]}`, next: null };
+    case 'TIMEOUT':
+      return { reason: `hit its time limit${facts.timeLimit ? ` ${facts.timeLimit}` : ''}`, next: "ask for more time with the spec's time (at most the site's maxTime: tre-job site)" };
+    case 'OUT_OF_MEMORY':
+      return { reason: 'ran out of memory: Slurm killed it', next: "ask for more memory with the spec's memoryGiB" };
+    case 'NODE_FAIL':
+      return { reason: 'its node failed (NODE_FAIL)', next: 'submit it again' };
+    case 'BOOT_FAIL':
+      return { reason: 'its node failed to boot (BOOT_FAIL)', next: 'submit it again' };
+    case 'PREEMPTED':
+      return { reason: 'preempted by Slurm for another job', next: null };
+    case 'UNKNOWN':
+      // Slurm has forgotten the job (or does not answer), and the log has no end: killed, or its node lost.
+      return { reason: facts.reached === 'starting' ? null : `Slurm does not know the job, and its log stops ${REACHED[facts.reached]}`, next: null };
+    case 'FAILED':
+      // The log's own ERROR line says why; without one, the container's own status.
+      if (facts.error !== null) return { reason: facts.error, next: null };
+      return { reason: facts.reached === 'running' && exitStatus !== null ? `the container exited with status ${exitStatus}` : `exit status ${exitStatus ?? '?'}`, next: null };
+    default:
+      return { reason: `ended ${state}${exitStatus === null ? '' : ` with exit status ${exitStatus}`}`, next: null };
+  }
+}
+
+/**
+ * Current status: Slurm's view (`slurm`: scontrol's answer) while it remembers the job, the
+ * log's afterwards. (Slurm state, log facts) -> (STATE, PHASE, EXIT, reason):
+ *
+ *   Slurm state       log                      STATE      PHASE                        EXIT             reason
+ *   PENDING           -                        PENDING    pending (Slurm's reason)     -                -
+ *   RUNNING, ...      its phase                as Slurm   the log's phase              -                -
+ *   COMPLETING, ...   its end, status not 0    as Slurm   cleaning up                  -                -
+ *   COMPLETED         any                      COMPLETED  finished                     0                exit status 0
+ *   FAILED            the trap's SIGUSR1 line  TIMEOUT    timed out                    124              hit its time limit HH:MM:SS
+ *   FAILED            the trap's SIGTERM line  CANCELLED  cancelled                    143              cancelled while its container ran (or where it was)
+ *   FAILED            an ERROR line            FAILED     failed                       Slurm's          the ERROR line (+ its Next:)
+ *   FAILED            no ERROR line            FAILED     failed                       Slurm's          the container exited with status N
+ *   CANCELLED         no log                   CANCELLED  cancelled before it started  143              cancelled before it started
+ *   CANCELLED         any, even its end        CANCELLED  cancelled                    143              cancelled while ... (where it was)
+ *   TIMEOUT           any                      TIMEOUT    timed out                    124              hit its time limit HH:MM:SS
+ *   OUT_OF_MEMORY     any                      same       out of memory                Slurm's          ran out of memory: Slurm killed it
+ *   NODE_FAIL         any                      same       node failed                  Slurm's          its node failed (NODE_FAIL)
+ *   other ended       any                      same       state in lower case          Slurm's          ended STATE with exit status N
+ *   forgotten         its end, status 0        COMPLETED  finished                     0                exit status 0
+ *   forgotten         its end, SIGUSR1/SIGTERM TIMEOUT/CANCELLED, as from Slurm's FAILED (124/143)
+ *   forgotten         its end, status N        FAILED     failed                       N                as FAILED
+ *   forgotten         no end                   UNKNOWN    unknown                      -                Slurm does not know the job, and its log stops ...
+ *
+ * Slurm cannot say who cancelled a job (scontrol has no such field; sacct may be off), so the
+ * reason says where the job was instead.
+ */
 export function jobStatus(record: JobRecord, slurm: SlurmJob | null): JobStatus {
   const facts = logFacts(readLog(record.outputLog));
   const active = slurm !== null && ACTIVE_STATES.has(slurm.state);
-  const state = slurm?.state ?? (facts.finishedStatus === null ? 'UNKNOWN' : facts.finishedStatus === 0 ? 'COMPLETED' : 'FAILED');
-  const exitStatus = slurm && !active ? shellStatus(slurm) : facts.finishedStatus;
+  const state = active ? slurm.state : endedState(slurm?.state ?? null, facts);
+  const exitStatus = active ? null : state === 'CANCELLED' ? EXIT.cancelled : state === 'TIMEOUT' ? EXIT.timeLimit : slurm ? shellStatus(slurm) : facts.finishedStatus;
   const neverStarted = !active && facts.phase === 'starting';
+  const ended = active ? { reason: null, next: null } : endedReason(state, exitStatus, facts);
   return {
     jobId: record.jobId,
+    jobName: record.jobName,
+    submittedAt: record.submittedAt,
     state,
-    detail: slurm?.state === 'PENDING' ? `pending (${slurm.reason})` : active ? facts.phase : facts.phase === 'finished' ? 'finished' : neverStarted && state === 'CANCELLED' ? 'cancelled before it started' : state.toLowerCase(),
+    slurmState: slurm?.state ?? null,
+    detail: slurm?.state === 'PENDING' ? `pending (${slurm.reason})` : active ? activePhase(facts) : neverStarted && state === 'CANCELLED' ? 'cancelled before it started' : (ENDED_PHASE[state] ?? state.toLowerCase().replace(/_/g, ' ')),
     node: slurm && slurm.nodeList && slurm.nodeList !== '(null)' ? slurm.nodeList : null,
     elapsed: slurm?.runTime ?? elapsedFromLog(facts),
     image: record.image,
     outputs: facts.outputs,
     exitStatus,
+    reason: ended.reason,
     jobDir: record.jobDir,
     source: record.source,
     error: facts.error ?? (neverStarted && exitStatus !== 0 && slurm ? `the job ended (${slurm.state}) before it started` : null),
-    next: facts.next,
+    next: ended.next ?? facts.next,
   };
+}
+
+/**
+ * The phase of a job Slurm has not ended. After scancel Slurm says COMPLETING until the job's
+ * processes are gone, while the log may already have its end: only a job that ended with 0 is
+ * shown finished then.
+ */
+function activePhase(facts: LogFacts): string {
+  return facts.phase === 'finished' && facts.finishedStatus !== 0 ? 'cleaning up' : facts.phase;
 }
 
 function elapsedFromLog(facts: LogFacts): string | null {
