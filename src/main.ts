@@ -2,7 +2,7 @@
 import { writeSync } from 'node:fs';
 import { CommanderError } from 'commander';
 import { buildCli, CliIo } from './cli';
-import { exitCodeOf, oneLine, OutputClosedError } from './errors';
+import { exitCodeOf, InputError, oneLine, OutputClosedError, Problem, problemLine } from './errors';
 
 export interface Io {
   stdout: (text: string) => void;
@@ -39,17 +39,32 @@ function writeAll(fd: number, text: string): void {
   }
 }
 
-function report(err: unknown, io: Io): number {
+/** Print the error (one line per problem, or with --json one JSON object) on stderr; return the exit code. */
+function report(err: unknown, io: Io, json: boolean): number {
   if (err instanceof OutputClosedError) return 0; // nobody is listening, on stdout at least
+  let problems: Problem[] = [];
+  let exitCode: number;
+  let message: string;
   if (err instanceof CommanderError) {
     if (err.exitCode === 0) return 0; // --help, --version
     if (err.code === 'commander.help') return 2; // no command: the usage is already on stderr
-    io.stderr(`tre-job: ${oneLine(err.message.replace(/^error: /, ''))}\n`);
-    return 2;
+    message = oneLine(err.message.replace(/^error: /, ''));
+    exitCode = 2;
+  } else {
+    if (err instanceof InputError) problems = [...err.problems];
+    message = err instanceof Error ? err.message : String(err);
+    exitCode = exitCodeOf(err);
   }
-  const message = err instanceof Error ? err.message : String(err);
-  io.stderr(`tre-job: ${oneLine(message)}\n`);
-  return exitCodeOf(err);
+  if (json) io.stderr(`${JSON.stringify({ exitCode, message: problems.length ? problems.map(problemLine).join('; ') : oneLine(message), problems })}\n`);
+  else if (problems.length) io.stderr(problems.map((p) => `tre-job: ${problemLine(p)}\n`).join(''));
+  else io.stderr(`tre-job: ${oneLine(message)}\n`);
+  return exitCode;
+}
+
+/** --json before any `--`: errors are then one JSON object on stderr too. */
+function wantsJson(argv: string[]): boolean {
+  const end = argv.indexOf('--');
+  return (end < 0 ? argv : argv.slice(0, end)).includes('--json');
 }
 
 /**
@@ -72,9 +87,9 @@ export function run(argv: string[], io: Io = processIo): number | Promise<number
     };
     buildCli(cliIo).parse(argv, { from: 'user' });
   } catch (err) {
-    return report(err, io);
+    return report(err, io, wantsJson(argv));
   }
-  return deferred ? deferred.catch((err: unknown) => report(err, io)) : 0;
+  return deferred ? deferred.catch((err: unknown) => report(err, io, wantsJson(argv))) : 0;
 }
 
 export function main(argv: string[]): void {

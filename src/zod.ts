@@ -33,3 +33,33 @@ export function withDefault<T extends z.ZodMiniType>(schema: T, value: z.output<
 export function matching<T extends z.ZodMiniString>(base: T, pattern: RegExp, message: string): T {
   return base.check(z.regex(pattern, { message }));
 }
+
+interface Def {
+  type: string;
+  shape?: Record<string, { _zod: { def: Def } }>;
+  innerType?: { _zod: { def: Def } };
+  element?: { _zod: { def: Def } };
+  options?: { _zod: { def: Def } }[];
+}
+
+/** The keys an object schema allows at `path` (through optional, default, arrays and unions), for "did you mean". */
+export function keysAt(schema: z.ZodMiniType, path: readonly string[]): string[] {
+  const found = new Set<string>();
+  const walk = (def: Def, rest: readonly string[]): void => {
+    if (def.innerType) return walk(def.innerType._zod.def, rest);
+    if (def.options) return def.options.forEach((option) => walk(option._zod.def, rest));
+    if (def.type === 'array' && def.element) return walk(def.element._zod.def, rest.slice(1));
+    if (def.type !== 'object' || !def.shape) return;
+    const [head, ...tail] = rest;
+    if (head === undefined) Object.keys(def.shape).forEach((key) => found.add(key));
+    else if (def.shape[head]) walk(def.shape[head]._zod.def, tail);
+  };
+  walk((schema as unknown as { _zod: { def: Def } })._zod.def, path);
+  return [...found];
+}
+
+/** A whole number from `min` to `max`, with messages that say what to write: `wholeNumber('GiB', 8, 1, 65536)`. */
+export function wholeNumber(unit: string, example: number, min: number, max: number): z.ZodMiniNumber<number> {
+  const range = { error: `must be from ${min} to ${max} ${unit}` };
+  return z.int({ error: `must be a whole number of ${unit}, e.g. ${example}` }).check(z.minimum(min, range), z.maximum(max, range));
+}

@@ -1,11 +1,55 @@
 // Spec pipeline: read (YAML/JSON) -> schema -> resolve against the site (jobspec/resolve.ts).
-import { InputError, inputErrorFromIssues } from '../errors';
-import { readYamlFile } from '../readfile';
+import { InputError, inputErrorFromIssues, Problems } from '../errors';
+import { readYamlDocument, withLinesOf, YamlFile } from '../readfile';
+import { keysAt } from '../zod';
+import type { Site } from '../site/schema';
+import { resolveJob } from './resolve';
 import { ENV_NAME, JobSpec, jobSpecSchema } from './schema';
 
-/** Read and schema-check a spec file. */
-export function loadSpecFile(file: string): JobSpec {
-  return parseSpec(readYamlFile(file, 'spec'));
+// Where each spec read from a file came from, so that a problem found later (resolve.ts) can
+// name its line too. Keyed by the spec object: a spec built from OOD form values has none.
+const specLines = new WeakMap<JobSpec, YamlFile['lineOf']>();
+
+/**
+ * Read and schema-check a spec file; every problem is reported, each with its line. With the
+ * `site`, a spec that fails the schema is also checked against the site, so that the user sees
+ * the site's problems (time over the maximum, a refused runner argument) in the same run.
+ */
+export function loadSpecFile(file: string, site?: Site): JobSpec {
+  const { value, lineOf } = readYamlDocument(file, 'spec');
+  let spec: JobSpec;
+  try {
+    spec = parseSpec(value);
+  } catch (err) {
+    if (!(err instanceof InputError)) throw err;
+    throw withLinesOf(site ? withSiteProblems(err, value, site) : err, lineOf);
+  }
+  specLines.set(spec, lineOf);
+  return spec;
+}
+
+// Fields other checks depend on: without a valid one, the site's checks would report
+// problems that are not there (reuseSif "only applies to runtime apptainer" for a mistyped runtime).
+const NEEDED_BY_OTHERS = new Set(['image', 'runtime', 'service', 'spec']);
+
+/** `err` plus what the site says about the rest of the spec (the fields that passed the schema). */
+function withSiteProblems(err: InputError, value: unknown, site: Site): InputError {
+  const failed = new Set(err.problems.map((p) => p.field.split('.')[0] as string));
+  if ([...failed].some((field) => NEEDED_BY_OTHERS.has(field))) return err;
+  const rest = Object.fromEntries(Object.entries(value as object).filter(([key]) => !failed.has(key)));
+  try {
+    resolveJob(parseSpec(rest), site);
+  } catch (more) {
+    if (more instanceof InputError) return InputError.of([...err.problems, ...more.problems.filter((p) => !failed.has(p.field.split('.')[0] as string))]);
+    throw more;
+  }
+  return err;
+}
+
+/** `err` with the line of each problem's field in the file `spec` was read from, if it was. */
+export function withLines(err: InputError, spec: JobSpec): InputError {
+  const lineOf = specLines.get(spec);
+  return lineOf ? withLinesOf(err, lineOf) : err;
 }
 
 /** Schema-check a spec value (already parsed from YAML/JSON, or built from OOD form values). */
@@ -18,8 +62,8 @@ export function parseSpec(value: unknown): JobSpec {
   if (env !== null && typeof env === 'object' && Object.prototype.hasOwnProperty.call(env, '__proto__')) {
     throw new InputError('env.__proto__', 'cannot be a map key here: use the list form "__proto__=value"');
   }
-  const result = jobSpecSchema.safeParse(value);
-  if (!result.success) throw inputErrorFromIssues(result.error.issues, 'spec');
+  const result = jobSpecSchema.safeParse(value, { reportInput: true });
+  if (!result.success) throw inputErrorFromIssues(result.error.issues, 'spec', (path) => keysAt(jobSpecSchema, path));
   return result.data;
 }
 
@@ -31,23 +75,27 @@ export interface EnvVar {
   value: string;
 }
 
-/** Both env forms (map, or NAME=value lines) as one ordered list; names are checked here. */
-export function normalizeEnv(env: JobSpec['env']): EnvVar[] {
+/** Both env forms (map, or NAME=value lines) as one ordered list; names are checked here, each problem into `problems`. */
+export function normalizeEnv(env: JobSpec['env'], problems: Problems): EnvVar[] {
   if (env === undefined) return [];
   const pairs: [string, string, string][] = Array.isArray(env)
-    ? env.map((line, index) => {
+    ? env.flatMap((line, index): [string, string, string][] => {
         const eq = line.indexOf('=');
-        if (eq < 0) throw new InputError(`env.${index}`, `expected NAME=value, got "${line.split('\n')[0]}"`);
-        return [`env.${index}`, line.slice(0, eq), line.slice(eq + 1)];
+        if (eq >= 0) return [[`env.${index}`, line.slice(0, eq), line.slice(eq + 1)]];
+        problems.add(`env.${index}`, `expected NAME=value, got "${line.split('\n')[0]}"`);
+        return [];
       })
     : Object.entries(env).map(([name, value]) => [`env.${name}`, name, String(value)]);
   const seen = new Set<string>();
-  return pairs.map(([field, name, value]) => {
-    if (!ENV_NAME.test(name)) throw new InputError(field, `"${name}" is not a valid variable name (letters, digits, _; not starting with a digit)`);
-    if (seen.has(name)) throw new InputError(field, `${name} is set twice`);
+  return pairs.filter(([field, name, value]) => {
+    if (!ENV_NAME.test(name)) problems.add(field, `"${name}" is not a valid variable name (letters, digits, _; not starting with a digit)`);
+    else if (seen.has(name)) problems.add(field, `${name} is set twice`);
     // Measured with Podman 4.3: `--env NAME=VALUE` turns CR LF into LF. Refuse rather than alter.
-    if (value.includes('\r\n')) throw new InputError(field, 'must not contain a CR LF line break (use LF)');
-    seen.add(name);
-    return { field, name, value };
-  });
+    else if (value.includes('\r\n')) problems.add(field, 'must not contain a CR LF line break (use LF)');
+    else {
+      seen.add(name);
+      return true;
+    }
+    return false;
+  }).map(([field, name, value]) => ({ field, name, value }));
 }

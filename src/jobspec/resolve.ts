@@ -1,11 +1,12 @@
 // Cross-checks of a spec against the site's policy, giving the Job the renderer uses.
-import { InputError } from '../errors';
+import { InputError, Problems } from '../errors';
+import { didYouMean } from '../suggest';
 import { checkRunnerArgs, MountSource } from '../policy';
 import { reservedEnvNames } from '../service';
 import { referencedVariables } from '../render/quote';
 import type { Site } from '../site/schema';
 import { displayName, ImageRef, parseImageRef, pinnedReference, pullReference } from './image';
-import { EnvVar, normalizeEnv } from './load';
+import { EnvVar, normalizeEnv, withLines } from './load';
 import { JobSpec, TIME } from './schema';
 
 /**
@@ -41,32 +42,41 @@ export function seconds(time: string): number {
   return Number(h) * 3600 + Number(m) * 60 + Number(s);
 }
 
+/** Check `spec` against `site`; every problem found is reported, one line each (InputError). */
 export function resolveJob(spec: JobSpec, site: Site): Job {
-  let image: ImageRef;
-  try {
-    image = parseImageRef(spec.image);
-  } catch (err) {
-    throw new InputError('image', (err as Error).message);
-  }
-  const registry = site.registries.find((candidate) => candidate.host === image.host);
-  if (!registry) {
-    const allowed = site.registries.map((r) => r.host).join(', ');
-    throw new InputError('image', `registry ${image.host} is not allowed here (allowed: ${allowed})`);
+  const problems = new Problems();
+  const image = problems.attempt(() => {
+    try {
+      return parseImageRef(spec.image);
+    } catch (err) {
+      throw new InputError('image', (err as Error).message);
+    }
+  });
+  const registry = image && site.registries.find((candidate) => candidate.host === image.host);
+  if (image && !registry) {
+    const allowed = site.registries.map((r) => r.host);
+    problems.add('image', `registry ${image.host} is not allowed here (allowed: ${allowed.join(', ')})${didYouMean(image.host, allowed)}`);
   }
   const runtime = spec.runtime ?? site.defaultRuntime;
-  if (spec.reuseSif && runtime !== 'apptainer') throw new InputError('reuseSif', 'only applies to runtime apptainer');
-  if (spec.name !== undefined && runtime !== 'podman') throw new InputError('name', 'only applies to runtime podman');
+  if (spec.reuseSif && runtime !== 'apptainer') problems.add('reuseSif', 'only applies to runtime apptainer');
+  if (spec.name !== undefined && runtime !== 'podman') problems.add('name', 'only applies to runtime podman');
   const time = spec.time ?? site.maxTime;
-  if (seconds(time) === 0) throw new InputError('time', 'must be more than 00:00:00');
-  if (seconds(time) > seconds(site.maxTime)) throw new InputError('time', `${time} is over the site maximum ${site.maxTime}`);
-  if (spec.gpu && !site.gpuGres) throw new InputError('gpu', 'this site has no GPUs');
-  const mountSources = checkRunnerArgs(runtime, spec.runnerArgs, site);
-  const env = normalizeEnv(spec.env);
+  if (seconds(time) === 0) problems.add('time', 'must be more than 00:00:00');
+  if (seconds(time) > seconds(site.maxTime)) problems.add('time', `${time} is over the site maximum ${site.maxTime}`);
+  if (spec.cpus !== undefined && site.maxCpus !== undefined && spec.cpus > site.maxCpus) problems.add('cpus', `${spec.cpus} is over the site maximum ${site.maxCpus}`);
+  if (spec.memoryGiB !== undefined && site.maxMemoryGiB !== undefined && spec.memoryGiB > site.maxMemoryGiB) {
+    problems.add('memoryGiB', `${spec.memoryGiB} is over the site maximum ${site.maxMemoryGiB}`);
+  }
+  if (spec.gpu && !site.gpuGres) problems.add('gpu', 'this site has no GPUs');
+  const mountSources = problems.attempt(() => checkRunnerArgs(runtime, spec.runnerArgs, site));
+  const env = normalizeEnv(spec.env, problems);
   if (spec.service) {
     const reserved = reservedEnvNames(spec.service);
-    const clash = env.find((e) => reserved.includes(e.name));
-    if (clash) throw new InputError(clash.field, `${clash.name} is set by tre-job for a ${spec.service} service (reserved: ${reserved.join(', ')})`);
+    for (const clash of env.filter((e) => reserved.includes(e.name))) {
+      problems.add(clash.field, `${clash.name} is set by tre-job for a ${spec.service} service (reserved: ${reserved.join(', ')})`);
+    }
   }
+  if (!image || !registry || !mountSources || !problems.empty) throw withLines(problems.error(), spec);
   const registryHost = registry.pullHost ?? registry.host;
   const partition = spec.partition ?? site.partition;
   const { image: _image, runtime: _runtime, registry: _registry, name: _name, env: _env, time: _time, partition: _partition, ...passthrough } = spec;

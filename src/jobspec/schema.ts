@@ -1,12 +1,14 @@
 // The job spec: what a user (or an OOD form) asks for. Only the zod schema lives
 // here; jobspec/load.ts reads, validates and normalizes it. Each field states its default.
 import * as z from 'zod/mini';
-import { described, matching, optional, withDefault } from '../zod';
+import { described, matching, optional, wholeNumber, withDefault } from '../zod';
 
 const noNul = (value: string) => !value.includes('\0');
+const noNulCheck = () => z.refine<string>(noNul, { message: 'must not contain a NUL byte' });
+const oneLineCheck = () => z.refine<string>((value) => !/[\r\n]/.test(value), { message: 'must not contain a newline' });
 /** Free text that will reach bash (always through the quoting helpers). */
-const text = z.string().check(z.refine(noNul, { message: 'must not contain a NUL byte' }));
-const oneLineText = text.check(z.refine((value) => !/[\r\n]/.test(value), { message: 'must not contain a newline' }));
+const text = z.string().check(noNulCheck());
+const oneLineText = text.check(oneLineCheck());
 
 export const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 export const TIME = /^([0-9]{1,3}):([0-5][0-9]):([0-5][0-9])$/;
@@ -20,7 +22,9 @@ const flag = () => z.boolean({ error: 'must be true or false' });
 export const jobSpecSchema = described(
   z.strictObject({
     image: described(
-      oneLineText.check(z.minLength(1, { message: 'must not be empty' })),
+      z
+        .string({ error: (issue) => (issue.input === undefined ? 'is required, e.g. image: ghcr.io/mikej888/hello-tre:1.0' : 'must be text, e.g. ghcr.io/mikej888/hello-tre:1.0') })
+        .check(noNulCheck(), oneLineCheck(), z.minLength(1, { message: 'must not be empty' })),
       'Image URL, e.g. ghcr.io/mikej888/hello-tre:1.0. Its registry must be allowed by the site. Required.',
     ),
     runtime: optional(z.enum(['podman', 'apptainer']), "Container runner. Default: the site's defaultRuntime."),
@@ -37,8 +41,8 @@ export const jobSpecSchema = described(
       oneLineMatching(CONTAINER_NAME, 'must start with a letter or digit and use only letters, digits, _ . - (at most 128)'),
       'Podman container name. Default: IMAGE_NAME-SESSION (SESSION = the Slurm job id, or the OOD session id).',
     ),
-    cpus: optional(z.int().check(z.minimum(1), z.maximum(4096)), 'CPUs (sbatch --cpus-per-task). Default: the partition default.'),
-    memoryGiB: optional(z.int().check(z.minimum(1), z.maximum(65536)), 'Memory in GiB (sbatch --mem). Default: the partition default.'),
+    cpus: optional(wholeNumber('CPUs', 2, 1, 4096), 'CPUs (sbatch --cpus-per-task). Default: the partition default.'),
+    memoryGiB: optional(wholeNumber('GiB', 8, 1, 65536), 'Memory in GiB (sbatch --mem). Default: the partition default.'),
     time: optional(oneLineMatching(TIME, 'must be HH:MM:SS'), "Wall time limit HH:MM:SS. Default and maximum: the site's maxTime (06:00:00)."),
     partition: optional(
       oneLineMatching(SLURM_WORD, 'must be letters, digits and . _ - only'),

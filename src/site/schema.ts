@@ -37,6 +37,8 @@ function buildSiteSchema() {
       sbatch: described(command(), 'sbatch command. Default: sbatch.'),
       scontrol: described(command(), 'scontrol command. Default: scontrol.'),
       scancel: described(command(), 'scancel command. Default: scancel.'),
+      maxCpus: optional(z.int().check(z.minimum(1), z.maximum(4096)), 'Most CPUs a job may ask for. Unset: no site limit (the partition\'s).'),
+      maxMemoryGiB: optional(z.int().check(z.minimum(1), z.maximum(65536)), 'Most memory (GiB) a job may ask for. Unset: no site limit (the partition\'s).'),
       partition: optional(string(SLURM_WORD, 'must be letters, digits and . _ - only'), 'Default partition.'),
       signalGraceSeconds: described(
         seconds(10, 3600),

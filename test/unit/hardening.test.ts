@@ -25,16 +25,16 @@ describe('1. env names a service sets are reserved', () => {
   const reserved = (kind: string, password: string) => `is set by tre-job for a ${kind} service (reserved: ${password}, TRE_PORT, HOME)`;
 
   it.each([
-    ['a map', { JUPYTER_TOKEN: 'abc' }, 'env.JUPYTER_TOKEN: JUPYTER_TOKEN '],
-    ['a list', ['TRE_PORT=1'], 'env.0: TRE_PORT '],
-    ['a map (HOME)', { HOME: '/x' }, 'env.HOME: HOME '],
-  ])('validate and render refuse them for jupyter, written as %s; a batch job may set them', (_form, env, start) => {
+    ['a map', { JUPYTER_TOKEN: 'abc' }, 'env.JUPYTER_TOKEN: JUPYTER_TOKEN ', 6],
+    ['a list', ['TRE_PORT=1'], 'env.0: TRE_PORT ', 6],
+    ['a map (HOME)', { HOME: '/x' }, 'env.HOME: HOME ', 6],
+  ])('validate and render refuse them for jupyter, written as %s; a batch job may set them', (_form, env, start, line) => {
     const site = siteFile(f);
     for (const command of ['validate', 'render']) {
       const result = runCliUnchecked([command, specFile(f, { service: 'jupyter', env }), '--site', site]);
       expect(result.status).toBe(2);
       expect(result.stdout).toBe('');
-      expect(result.stderr).toBe(`tre-job: ${start}${reserved('jupyter', 'JUPYTER_TOKEN')}\n`);
+      expect(result.stderr).toBe(`tre-job: ${start}${reserved('jupyter', 'JUPYTER_TOKEN')} (line ${line})\n`);
       const batch = runCliUnchecked([command, specFile(f, { env }), '--site', site]);
       expect([batch.status, batch.stderr]).toEqual([0, '']);
     }
@@ -43,7 +43,7 @@ describe('1. env names a service sets are reserved', () => {
   it('names the list entry by its index', () => {
     const result = runCliUnchecked(['validate', specFile(f, { service: 'jupyter', env: ['OK=1', 'JUPYTER_TOKEN=abc'] }), '--site', siteFile(f)]);
     expect(result.status).toBe(2);
-    expect(result.stderr).toBe(`tre-job: env.1: JUPYTER_TOKEN ${reserved('jupyter', 'JUPYTER_TOKEN')}\n`);
+    expect(result.stderr).toBe(`tre-job: env.1: JUPYTER_TOKEN ${reserved('jupyter', 'JUPYTER_TOKEN')} (line 7)\n`);
   });
 
   it.each([
@@ -52,7 +52,7 @@ describe('1. env names a service sets are reserved', () => {
   ])('%s reserves %s', (kind, password) => {
     const result = runCliUnchecked(['validate', specFile(f, { service: kind, env: { [password]: 'abc' } }), '--site', siteFile(f)]);
     expect(result.status).toBe(2);
-    expect(result.stderr).toBe(`tre-job: env.${password}: ${password} ${reserved(kind, password)}\n`);
+    expect(result.stderr).toMatch(new RegExp(`^tre-job: env\\.${password}: ${password} is set by tre-job for a ${kind} service \\(reserved: ${password}, TRE_PORT, HOME\\) \\(line [0-9]+\\)\n$`));
     // jupyter's password name is no reserved name for another service
     expect(runCliUnchecked(['validate', specFile(f, { service: kind, env: { JUPYTER_TOKEN: 'abc' } }), '--site', siteFile(f)]).status).toBe(0);
   });
