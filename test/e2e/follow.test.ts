@@ -49,9 +49,9 @@ describeE2E('following jobs from the terminal', () => {
 
     const table = treJobAs('alice', ['status']).stdout.split('\n');
     // alice's OOD sessions (test/e2e/ood.test.ts) add a last column to the table; her jobs' rows stay as they were.
-    expect(table[0]).toMatch(/^JOBID +STATE +PHASE +ELAPSED +EXIT +IMAGE +OUTPUTS( +OOD_SESSION)?$/);
+    expect(table[0]).toMatch(/^JOBID +NAME +SUBMITTED +STATE +PHASE +ELAPSED +EXIT +OUTPUTS( +OOD_SESSION)?$/);
     const row = table.find((line) => line.startsWith(`${submitted.jobId} `));
-    expect(row).toMatch(new RegExp(`^${submitted.jobId} +COMPLETED +finished +00:00:\\d\\d +0 +${stack.probeImage.replace(/[.]/g, '\\.')} +${outputs}$`));
+    expect(row).toMatch(new RegExp(`^${submitted.jobId} +probe:1\\.0 +\\d\\d-\\d\\d \\d\\d:\\d\\d +COMPLETED +finished +00:00:\\d\\d +0 +${outputs.replace('/home/alice/', '~/')}$`));
   });
 
   it('ends output.log with a summary of a successful job', async () => {

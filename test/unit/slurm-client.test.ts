@@ -11,6 +11,8 @@ import { BIN, listDir, runBin, tempDir, writeYaml } from '../helpers';
 
 const IMAGE = 'ghcr.io/mikej888/hello-tre:1.0';
 const SESSION = '3f1c2a9e-5b7d-4e8f-9a01-23456789abcd';
+/** status's SUBMITTED column: MM-DD HH:MM (local time). */
+const SUBMITTED = '\\d\\d-\\d\\d \\d\\d:\\d\\d';
 
 let dir: { path: string; remove: () => void };
 let env: NodeJS.ProcessEnv;
@@ -72,8 +74,8 @@ describe("the site's Slurm commands, for every command", () => {
     expect(status.stderr).toBe('');
     expect(JSON.parse(status.stdout)).toEqual([expect.objectContaining({ jobId, state: 'RUNNING', node: 'node1', elapsed: '00:00:05' })]);
     const table = runBin(['status', '--site', site], { env }).stdout.split('\n');
-    expect(table[0]).toMatch(/^JOBID +STATE +PHASE +ELAPSED +EXIT +IMAGE +OUTPUTS$/);
-    expect(table[1]).toMatch(new RegExp(`^${jobId} +RUNNING +starting +00:00:05 +- +${IMAGE} +-$`));
+    expect(table[0]).toMatch(/^JOBID +NAME +SUBMITTED +STATE +PHASE +ELAPSED +EXIT +OUTPUTS$/);
+    expect(table[1]).toMatch(new RegExp(`^${jobId} +hello-tre:1.0 +${SUBMITTED} +RUNNING +starting +00:00:05 +- +-$`));
     expect(siteCalls()).toContain(`site-scontrol show job -o ${jobId}`);
     expect(wrongCalls()).toBe('');
   });
@@ -153,11 +155,11 @@ describe('OOD sessions in tre-job status', () => {
     // And a job of tre-job submit, listed as before.
     expect(runBin(['submit', spec, '--site', site], { env }).status).toBe(0);
     const table = runBin(['status', '--site', site], { env }).stdout.split('\n');
-    expect(table[0]).toMatch(/^JOBID +STATE +PHASE +ELAPSED +EXIT +IMAGE +OUTPUTS +OOD_SESSION$/);
+    expect(table[0]).toMatch(/^JOBID +NAME +SUBMITTED +STATE +PHASE +ELAPSED +EXIT +OUTPUTS +OOD_SESSION$/);
     expect(table.slice(1, -1)).toEqual([
-      expect.stringMatching(new RegExp(`^777 +UNKNOWN +unknown +- +- +${IMAGE} +- +${stagedRoot}$`)),
-      expect.stringMatching(new RegExp(`^778 +COMPLETED +finished +00:00:09 +0 +${IMAGE} +- +${ran}$`)),
-      expect.stringMatching(new RegExp(`^4242 +UNKNOWN +unknown +- +- +${IMAGE} +-$`)),
+      expect.stringMatching(new RegExp(`^777 +hello-tre:1.0 +${SUBMITTED} +UNKNOWN +unknown +- +- +- +${stagedRoot}$`)),
+      expect.stringMatching(new RegExp(`^778 +hello-tre:1.0 +${SUBMITTED} +COMPLETED +finished +00:00:09 +0 +- +${ran}$`)),
+      expect.stringMatching(new RegExp(`^4242 +hello-tre:1.0 +${SUBMITTED} +UNKNOWN +unknown +- +- +-$`)),
     ]);
     expect(runBin(['logs', '778', '--site', site], { env }).stdout).toContain('Job finished with exit status 0');
   });
