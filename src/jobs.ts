@@ -4,7 +4,7 @@ import { EXIT, LOG, LogFacts, logFacts } from './contract';
 import { InputError } from './errors';
 import { JobRecord, listJobRecords, readJobRecord, SubmittedJob, writeJobRecord } from './record';
 import type { SlurmClient } from './slurm/client';
-import { ACTIVE_STATES, jobDirsOf, shellStatus, SlurmJob } from './slurm/scontrol';
+import { ACTIVE_STATES, jobDirsOf, pendingText, shellStatus, SlurmJob } from './slurm/scontrol';
 
 /**
  * The record with its job id. An OOD session's record has none at first (OnDemand runs sbatch
@@ -208,7 +208,7 @@ export function jobStatus(record: JobRecord, slurm: SlurmJob | null): JobStatus 
     submittedAt: record.submittedAt,
     state,
     slurmState: slurm?.state ?? null,
-    detail: slurm?.state === 'PENDING' ? `pending (${slurm.reason})` : active ? activePhase(facts) : neverStarted && state === 'CANCELLED' ? 'cancelled before it started' : (ENDED_PHASE[state] ?? state.toLowerCase().replace(/_/g, ' ')),
+    detail: slurm?.state === 'PENDING' ? pendingText(slurm) : active ? activePhase(facts) : neverStarted && state === 'CANCELLED' ? 'cancelled before it started' : (ENDED_PHASE[state] ?? state.toLowerCase().replace(/_/g, ' ')),
     node: slurm && slurm.nodeList && slurm.nodeList !== '(null)' ? slurm.nodeList : null,
     elapsed: slurm?.runTime ?? elapsedFromLog(facts),
     image: record.image,

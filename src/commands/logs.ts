@@ -4,7 +4,7 @@ import { findJob, jobStatus, JobStatus, readLog } from '../jobs';
 import type { SubmittedJob } from '../record';
 import { loadSite } from '../site/load';
 import { SlurmClient } from '../slurm/client';
-import { ACTIVE_STATES } from '../slurm/scontrol';
+import { ACTIVE_STATES, pendingText } from '../slurm/scontrol';
 
 export interface FollowIo {
   stdout: (text: string) => void;
@@ -109,7 +109,7 @@ export async function waitForJob(record: SubmittedJob, slurm: SlurmClient, io: F
 export async function followLog(record: SubmittedJob, slurm: SlurmClient, io: Pick<FollowIo, 'stdout' | 'stderr'>, follow: boolean, pollMs = 250): Promise<number> {
   if (readLog(record.outputLog) === '') {
     const job = slurm.showJob(record.jobId);
-    if (job?.state === 'PENDING') io.stderr(`job ${record.jobId} is pending (${job.reason}): its log starts when it runs${follow ? '' : '; follow it with --follow'}\n`);
+    if (job?.state === 'PENDING') io.stderr(`job ${record.jobId} is ${pendingText(job)}: its log starts when it runs${follow ? '' : '; follow it with --follow'}\n`);
     else if (job && !ACTIVE_STATES.has(job.state)) io.stderr(`job ${record.jobId} ended (${job.state}) before it wrote a log\n`);
   }
   let printed = 0;

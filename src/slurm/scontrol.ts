@@ -32,6 +32,11 @@ function ownerUid(userId: string): number | null {
   return uid === undefined ? null : Number(uid);
 }
 
+/** `pending (Resources)`, or `pending` while Slurm has no reason yet (Reason=None). */
+export function pendingText(job: SlurmJob): string {
+  return job.reason && job.reason !== 'None' ? `pending (${job.reason})` : 'pending';
+}
+
 /** Parse one `scontrol show job -o` line. */
 export function parseJobLine(line: string): SlurmJob {
   const [exitCode, signal] = field(line, 'ExitCode').split(':').map(Number);
