@@ -166,6 +166,23 @@ export function buildCli(io: CliIo): CommandUnknownOpts {
     .addHelpText('after', '\nExamples:\n  tre-job init\n  tre-job init jupyter.yaml --service jupyter --image ghcr.io/my-org/my-jupyter:1.0')
     .action((file: string | undefined, options) => out((require('./commands/init') as typeof import('./commands/init')).initCommand(file, options)));
 
+  tokenOptions(
+    program
+      .command('resubmit')
+      .description('submit the spec a job kept in its directory again, with the site file it was submitted with, into a new job directory; prints the new job id')
+      .argument('<jobid>', 'Slurm job id of a job submitted by tre-job (or an OOD session)')
+      .option('--site <file>', 'site config (default: the one the job was submitted with)')
+      .option('--dry-run', 'print the exact sbatch command line; write and submit nothing')
+      .option('--json', 'print a JSON object (jobId, jobDir, script, outputLog), as submit --json')
+      .option('--wait', "as submit --wait: follow the new job, print its outputs dir, and exit with its exit status")
+      .option('--cancel-on-interrupt', 'with --wait: Ctrl-C cancels the job instead of asking')
+      .addHelpText('after', '\nExamples:\n  tre-job resubmit 1234 --token-file ~/.ghcr-token\n  tre-job resubmit 1234 --token-stdin --wait < ~/.ghcr-token'),
+  ).action((jobId: string, options) => {
+    const resubmit = require('./commands/resubmit') as typeof import('./commands/resubmit');
+    if (options.wait && !options.dryRun) io.defer(resubmit.resubmitAndWait(jobId, { ...options, warn }, io));
+    else out(resubmit.resubmitCommand(jobId, { ...options, warn }));
+  });
+
   program
     .command('completion')
     .description('print a completion script for bash (the default) or zsh: commands, options, their values and your job ids')

@@ -14,6 +14,8 @@ export const JOB_FILES = {
   ledger: 'ledger',
   /** A service's host, port and password, for OnDemand's Connect button. */
   connection: 'connection.yml',
+  /** The spec the job was rendered from, byte for byte (spec.json for a JSON spec), for `tre-job resubmit`. */
+  spec: 'spec.yaml',
 } as const;
 
 /** tre-job's own directories under the user's home. */

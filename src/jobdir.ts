@@ -1,5 +1,6 @@
-// Job directories: a new 0700 directory per job, holding job.sh (0700), output.log (0600) and,
-// until the job has pulled its image, the credentials file (0600). Two indexes under
+// Job directories: a new 0700 directory per job, holding job.sh (0700), output.log (0600), the
+// spec it was rendered from (0600, record.ts) and, until the job has pulled its image, the
+// credentials file (0600). Two indexes under
 // $HOME/.tre-job/ list job directories, one file per directory named after its path:
 // - credentials/: each credentials file until it is gone, so that `tre-job gc` can remove it when
 //   its job ends without having pulled (cancelled while pending, say): no token outlives its job;
@@ -105,6 +106,16 @@ export function writeJobFiles(files: JobFiles, script: string, token: string | u
   if (token === undefined) return;
   addIndexEntry('credentials', files.dir);
   writeFileSync(files.credentials, token, { mode: 0o600, flag: 'wx' });
+}
+
+/**
+ * Write a file tre-job keeps for the user in a job directory (the kept spec): 0600 whatever the
+ * umask, and made new, so that a file or symlink already there is replaced, never written through.
+ */
+export function writePrivateFile(file: string, data: string | Uint8Array): void {
+  rmSync(file, { force: true });
+  writeFileSync(file, data, { mode: 0o600, flag: 'wx' });
+  chmodSync(file, 0o600);
 }
 
 /** Remove a job directory's credentials and registry auth files, and its index entry; returns what was removed. */

@@ -2,11 +2,12 @@
 // sbatch has accepted the job; `ood --job-dir` writes it into the session's staged root before
 // OnDemand runs sbatch, so without a job id (jobs.ts learns it later). The OOD apps' job cards
 // read it too (jobName, containerName). Each record's directory is in the jobs index (jobdir.ts),
-// so that `status` finds it wherever it is.
+// so that `status` finds it wherever it is. Beside it the job keeps the spec it was rendered
+// from (keepSpec), so that `tre-job resubmit` can render it again.
 import { JOB_FILES } from './contract';
 import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { jobsRoot, listedJobDirs, listJobDir, unlistJobDir } from './jobdir';
+import { join, resolve } from 'node:path';
+import { jobsRoot, listedJobDirs, listJobDir, unlistJobDir, writePrivateFile } from './jobdir';
 import type { Job } from './jobspec/resolve';
 
 export interface JobRecord {
@@ -23,6 +24,19 @@ export interface JobRecord {
   containerName: string | null;
   /** Who ran sbatch: `tre-job submit`, or Open OnDemand. */
   source: 'submit' | 'ood';
+  // The fields below are optional because records written before they existed lack them;
+  // readJobRecord gives each of them as null then.
+  /** The kept spec's file name in jobDir (keepSpec); null: the job was made before tre-job kept it. */
+  spec?: string | null;
+  /** The site file the job was rendered with (absolute); null: the built-in site. */
+  site?: string | null;
+  /** The spec file it was submitted from (informational: it may have changed since); null for an OOD form. */
+  specSource?: string | null;
+  /** The job id this job resubmitted (`tre-job resubmit`). */
+  resubmitOf?: string | null;
+  /** A service job's kind; null for a batch job. */
+  service?: Job['service'] | null;
+  runtime?: Job['runtime'] | null;
 }
 
 /** A record whose job id is known. */
@@ -30,8 +44,42 @@ export type SubmittedJob = JobRecord & { jobId: string };
 
 const RECORD = JOB_FILES.record;
 
-/** The record of `job` in `jobDir`; `nameSuffix` ends the default container name (NAME-JOBID, NAME-SESSION). */
-export function jobRecord(job: Job, fields: Pick<JobRecord, 'jobId' | 'cluster' | 'jobDir' | 'source'>, nameSuffix: string): JobRecord {
+/** Where a job's spec came from, for keepSpec. */
+export interface SpecOrigin {
+  /** The spec exactly as it was read (a file's bytes), or as `tre-job ood --spec` prints a form's. */
+  text: string | Uint8Array;
+  /** The spec file (absolute), or null (an OOD form). A `.json` one is kept as spec.json. */
+  source: string | null;
+  /** The site file used (recorded absolute), or null for the built-in site (see siteFileOf). */
+  site: string | null;
+  resubmitOf?: string;
+}
+
+/** The record's fields that keepSpec fills. */
+export type KeptSpec = Pick<JobRecord, 'spec' | 'site' | 'specSource' | 'resubmitOf'>;
+
+/** The site file that loadSite reads for a --site value: the flag, else $TRE_JOB_SITE; null for the built-in site. */
+export function siteFileOf(flag: string | undefined): string | null {
+  return flag ?? (process.env.TRE_JOB_SITE || null);
+}
+
+/**
+ * Keep the spec in the job directory (0600), byte for byte, and give the record's fields that
+ * name it and the site file. It holds no secret: a spec has no token field (the token comes
+ * from --token-file, --token-stdin or the environment) and a service's password is made on the
+ * node at run time.
+ */
+export function keepSpec(dir: string, origin: SpecOrigin): KeptSpec {
+  const name = origin.source !== null && /\.json$/i.test(origin.source) ? JOB_FILES.spec.replace(/\.yaml$/, '.json') : JOB_FILES.spec;
+  writePrivateFile(join(dir, name), origin.text);
+  return { spec: name, site: origin.site === null ? null : resolve(origin.site), specSource: origin.source, resubmitOf: origin.resubmitOf ?? null };
+}
+
+/**
+ * The record of `job` in `jobDir`; `nameSuffix` ends the default container name (NAME-JOBID,
+ * NAME-SESSION). `kept`: what keepSpec kept (without it, the record says no spec was kept).
+ */
+export function jobRecord(job: Job, fields: Pick<JobRecord, 'jobId' | 'cluster' | 'jobDir' | 'source'>, nameSuffix: string, kept?: KeptSpec): JobRecord {
   return {
     jobId: fields.jobId,
     cluster: fields.cluster,
@@ -42,8 +90,14 @@ export function jobRecord(job: Job, fields: Pick<JobRecord, 'jobId' | 'cluster' 
     outputLog: join(fields.jobDir, JOB_FILES.log),
     containerName: job.runtime === 'podman' ? (job.containerName ?? `${job.image.name}-${nameSuffix}`) : null,
     source: fields.source,
+    ...(kept ?? NOT_KEPT),
+    service: job.service ?? null,
+    runtime: job.runtime,
   };
 }
+
+/** What a record without a kept spec says (all records written before there was one). */
+const NOT_KEPT: Required<KeptSpec> = { spec: null, site: null, specSource: null, resubmitOf: null };
 
 /** Write job.json (0600) whole, by rename, so that a reader never sees half of it; list its directory. */
 export function writeJobRecord(record: JobRecord): void {
@@ -56,8 +110,10 @@ export function writeJobRecord(record: JobRecord): void {
 /** The record in `dir`, or null if there is none (or it is unreadable). */
 export function readJobRecord(dir: string): JobRecord | null {
   try {
-    // Records written before OOD sessions had one lack the last two fields.
-    return { containerName: null, source: 'submit', ...(JSON.parse(readFileSync(join(dir, RECORD), 'utf8')) as Partial<JobRecord>) } as JobRecord;
+    // Older records lack the fields added since: containerName and source (before OOD sessions
+    // had a record), the kept spec's fields, service and runtime.
+    const defaults = { containerName: null, source: 'submit', ...NOT_KEPT, service: null, runtime: null } as const;
+    return { ...defaults, ...(JSON.parse(readFileSync(join(dir, RECORD), 'utf8')) as Partial<JobRecord>) } as JobRecord;
   } catch {
     return null;
   }

@@ -8,7 +8,7 @@ import { stringify } from 'yaml';
 import { InputError } from '../errors';
 import { jobFiles, makeJobDir, writeJobFiles } from '../jobdir';
 import { APP_FIELDS, FIELDS, formError, formToSpec, OodForm } from '../ood/form';
-import { JobRecord, jobRecord, writeJobRecord } from '../record';
+import { JobRecord, jobRecord, keepSpec, siteFileOf, writeJobRecord } from '../record';
 import { parseSpec } from '../jobspec/load';
 import { seconds } from '../jobspec/resolve';
 import { prepare, PrepareOptions } from '../prepare';
@@ -55,7 +55,7 @@ export function oodContract() {
   return {
     files: { script: JOB_FILES.oodScript, credentials: JOB_FILES.credentials, record: JOB_FILES.record, log: JOB_FILES.log, connection: JOB_FILES.connection },
     /** What `ood --job-dir` may have written, removed when its answer cannot be used. */
-    removeOnBadAnswer: [JOB_FILES.credentials, JOB_FILES.oodScript, JOB_FILES.record],
+    removeOnBadAnswer: [JOB_FILES.credentials, JOB_FILES.oodScript, JOB_FILES.record, JOB_FILES.spec],
     cardName: CARD_NAME,
     logFinished: LOG.finished.source,
     /** The form values tre-job reads; of these, appFields are the app's to set, not the user's. */
@@ -122,7 +122,9 @@ export function oodCommand(options: OodCommandOptions): string {
     const prepared = prepare(spec, options, dir, true);
     const files = jobFiles(makeJobDir(dir, false), JOB_FILES.oodScript);
     writeJobFiles(files, prepared.script, prepared.token);
-    const record = jobRecord(prepared.job, { jobId: null, cluster: null, jobDir: dir, source: 'ood' }, options.session ?? 'JOBID');
+    // The equivalent spec (as --spec prints it) is kept too, so that `tre-job resubmit` can run the session again.
+    const kept = keepSpec(dir, { text: stringify(spec, { lineWidth: 0 }), source: null, site: siteFileOf(options.site) });
+    const record = jobRecord(prepared.job, { jobId: null, cluster: null, jobDir: dir, source: 'ood' }, options.session ?? 'JOBID', kept);
     writeJobRecord(record);
     const submission: OodSubmission = {
       jobName: prepared.job.jobName,

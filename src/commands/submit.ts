@@ -1,11 +1,15 @@
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { stringify } from 'yaml';
 import { credentialsIndexEntry, jobFiles, makeJobDir, newJobDirPath, recordCredentialsJob, writeJobFiles } from '../jobdir';
+import { InputError } from '../errors';
 import { shq } from '../render/quote';
-import { jobRecord, SubmittedJob, writeJobRecord } from '../record';
+import { jobRecord, keepSpec, siteFileOf, SpecOrigin, SubmittedJob, writeJobRecord } from '../record';
 import { SlurmClient } from '../slurm/client';
 import { loadSite } from '../site/load';
+import { BUILT_IN_SITE } from '../site/schema';
 import { loadSpecFile } from '../jobspec/load';
+import type { JobSpec } from '../jobspec/schema';
 import type { FollowIo } from './logs';
 import { prepare, PrepareOptions } from '../prepare';
 
@@ -17,9 +21,40 @@ export interface SubmitCommandOptions extends PrepareOptions {
   cancelOnInterrupt?: boolean;
 }
 
+/**
+ * A spec to submit: the file to read it from (the user's for submit, a job's kept copy for
+ * resubmit), where it came from, and the site file to render it with (null: the built-in site).
+ */
+export interface SpecToSubmit extends Omit<SpecOrigin, 'text'> {
+  file: string;
+}
+
+export interface Submission {
+  /** Null for a dry run. */
+  record: SubmittedJob | null;
+  slurm: SlurmClient;
+  /** What to print on stdout: the job id, JSON, or (dry run) the sbatch command. */
+  printed: string;
+}
+
 /** Submit, then (with --wait) follow the job to its end and exit with its status. */
-export async function submitAndWait(specFile: string, options: SubmitCommandOptions, io: FollowIo): Promise<number> {
-  const { record, slurm, printed } = submitJob(specFile, options);
+export function submitAndWait(specFile: string, options: SubmitCommandOptions, io: FollowIo): Promise<number> {
+  return printAndWait(() => submitSpec(userSpec(specFile, options), options), options, io);
+}
+
+/** Render into a new job directory and submit with sbatch; returns what to print. */
+export function submitCommand(specFile: string, options: SubmitCommandOptions): string {
+  return submitSpec(userSpec(specFile, options), options).printed;
+}
+
+/** The user's spec file, with the site file loadSite would read. */
+function userSpec(specFile: string, options: SubmitCommandOptions): SpecToSubmit {
+  return { file: specFile, source: resolve(specFile), site: siteFileOf(options.site) };
+}
+
+/** Run `submit` (it may throw: the promise rejects, and main.ts reports it), print what it gives, and follow the job. */
+export async function printAndWait(submit: () => Submission, options: SubmitCommandOptions, io: FollowIo): Promise<number> {
+  const { record, slurm, printed } = submit();
   io.stdout(printed);
   if (!record) return 0;
   // Loaded here: following (and node:readline) costs start-up time that a plain submit does not need.
@@ -27,16 +62,50 @@ export async function submitAndWait(specFile: string, options: SubmitCommandOpti
   return waitForJob(record, slurm, io, { cancelOnInterrupt: options.cancelOnInterrupt ?? false });
 }
 
-/** Render into a new job directory and submit with sbatch; returns what to print. */
-export function submitCommand(specFile: string, options: SubmitCommandOptions): string {
-  return submitJob(specFile, options).printed;
+/**
+ * The spec in `file` and its exact bytes, which are kept in the job directory. The file is read
+ * again after parsing: if it changed meanwhile, the kept copy might not be what was rendered. A
+ * pipe (`submit /dev/stdin`, `<(...)`) can be read only once: the equivalent YAML is kept (as
+ * `ood --spec` prints a form's).
+ */
+function readSpecExactly(file: string): { spec: JobSpec; text: Buffer | string } {
+  if (!isFile(file)) {
+    const spec = loadSpecFile(file);
+    return { spec, text: stringify(spec, { lineWidth: 0 }) };
+  }
+  const read = () => {
+    try {
+      return readFileSync(file);
+    } catch {
+      return null; // loadSpecFile says why
+    }
+  };
+  const before = read();
+  const spec = loadSpecFile(file);
+  const after = read();
+  if (before === null || after === null || !before.equals(after)) throw new InputError('spec', `${file} changed while tre-job read it: submit it again`);
+  return { spec, text: after };
 }
 
-function submitJob(specFile: string, options: SubmitCommandOptions): { record: SubmittedJob | null; slurm: SlurmClient; printed: string } {
+/** Whether `file` is a regular file (or what it is cannot be told: loadSpecFile says why). */
+function isFile(file: string): boolean {
+  try {
+    return statSync(file).isFile();
+  } catch {
+    return true;
+  }
+}
+
+/**
+ * Render `input` into a new job directory (or --job-dir), keep the spec there, submit it with
+ * sbatch and write the job record. `submit` and `resubmit` both come here.
+ */
+export function submitSpec(input: SpecToSubmit, options: SubmitCommandOptions): Submission {
   const fresh = options.jobDir === undefined;
-  const site = loadSite(options.site);
+  const site = input.site === null ? BUILT_IN_SITE : loadSite(input.site);
   const dir = options.jobDir !== undefined ? resolve(options.jobDir) : newJobDirPath(site.jobsDir);
-  const prepared = prepare(loadSpecFile(specFile), options, dir, !options.dryRun, site);
+  const { spec, text } = readSpecExactly(input.file);
+  const prepared = prepare(spec, options, dir, !options.dryRun, site);
   const files = jobFiles(dir);
   const slurm = new SlurmClient(site);
   if (options.dryRun) {
@@ -46,6 +115,7 @@ function submitJob(specFile: string, options: SubmitCommandOptions): { record: S
     return { record: null, slurm, printed };
   }
   makeJobDir(dir, fresh);
+  const kept = keepSpec(dir, { ...input, text });
   writeJobFiles(files, prepared.script, prepared.token);
   let submission;
   try {
@@ -58,7 +128,7 @@ function submitJob(specFile: string, options: SubmitCommandOptions): { record: S
   }
   recordCredentialsJob(dir, submission.jobId);
   const { jobId, cluster } = submission;
-  const record = { ...jobRecord(prepared.job, { jobId, cluster, jobDir: dir, source: 'submit' }, jobId), jobId };
+  const record = { ...jobRecord(prepared.job, { jobId, cluster, jobDir: dir, source: 'submit' }, jobId, kept), jobId };
   writeJobRecord(record);
   if (!options.json) return { record, slurm, printed: `${jobId}\n` };
   const result = { jobId, cluster, jobDir: dir, script: files.script, outputLog: record.outputLog };
