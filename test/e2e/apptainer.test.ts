@@ -63,7 +63,7 @@ describeE2E('apptainer jobs with real Apptainer on the real stack', () => {
     rmSync(written);
     expect(existsSync(join(outputs, 'probe-wrote'))).toBe(true);
     expect(homeDirs('alice').scratch).toEqual([]);
-    expect(readdirSync(submitted.jobDir).sort()).toEqual(['job.json', 'job.sh', 'ledger', 'output.log']);
+    expect(readdirSync(submitted.jobDir).sort()).toEqual(['job.json', 'job.sh', 'ledger', 'output.log', 'spec.yaml']);
     // The token went to the pull's environment only: no registry login file anywhere.
     expect(existsSync(join(homeOf('alice'), '.docker', 'config.json'))).toBe(false);
     expect(runAs('alice', `grep -rlF ${JSON.stringify(token)} ~/.apptainer ~/tre-jobs 2>/dev/null || true`).stdout).toBe('');
@@ -79,7 +79,7 @@ describeE2E('apptainer jobs with real Apptainer on the real stack', () => {
     expect(log).not.toContain('Pulling');
     expect(log).toContain("Summary: exit status 7: the container's own exit status");
     expect(statSync(sif()).mtimeMs).toBe(before);
-    expect(readdirSync(submitted.jobDir).sort()).toEqual(['job.json', 'job.sh', 'ledger', 'output.log']);
+    expect(readdirSync(submitted.jobDir).sort()).toEqual(['job.json', 'job.sh', 'ledger', 'output.log', 'spec.yaml']);
   });
 
   it.each(['podman', 'apptainer'])('a %s job of an image pinned by tag and digest runs exactly that image; a wrong digest fails the pull with what to do', async (runtime) => {

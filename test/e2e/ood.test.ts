@@ -121,7 +121,7 @@ describeE2E('Open OnDemand Run Batch Container app on the real stack', () => {
     expect(existsSync(outputs.replace('/outputs-', '/scratch-'))).toBe(false);
     expect(podmanPsAll('alice')).not.toContain(`probe-${id}`);
     expect(readdirSync(stagedRoot).sort()).toEqual([
-      'connection.yml', 'job.json', 'job_script_content.sh', 'job_script_options.json', 'ledger', 'output.log', 'script.sh', 'tre-job.sh', 'user_defined_context.json',
+      'connection.yml', 'job.json', 'job_script_content.sh', 'job_script_options.json', 'ledger', 'output.log', 'script.sh', 'spec.yaml', 'tre-job.sh', 'user_defined_context.json',
     ]);
     expect(JSON.parse(readFileSync(join(stagedRoot, 'user_defined_context.json'), 'utf8')).registry_token).toBe('');
     expectNoToken('alice', session);

@@ -45,7 +45,7 @@ describeE2E('podman batch jobs on the real stack', () => {
     const written = join('/safe_data/demo', `probe-wrote-job-${submitted.jobId}`);
     expect(statSync(written).uid).toBe(alice);
     expect(statSync(written).gid).toBe(gidOf('tre-demo'));
-    expect(readdirSync(submitted.jobDir).sort()).toEqual(['job.json', 'job.sh', 'ledger', 'output.log']);
+    expect(readdirSync(submitted.jobDir).sort()).toEqual(['job.json', 'job.sh', 'ledger', 'output.log', 'spec.yaml']);
     expect(podmanPsAll('alice')).toEqual([]);
   });
 
@@ -131,7 +131,7 @@ describeE2E('podman batch jobs on the real stack', () => {
     expect(log).toContain(`Summary: exit status 1: failed before the container ran: Cannot log in to ${stack.registry}`);
     expect(log).toContain(`tre-job INFO: Next: create a new read-only access token for ${stack.registry} and submit again`);
     expect(homeDirs('alice').scratch).toEqual([]);
-    expect(readdirSync(submitted.jobDir).sort()).toEqual(['job.json', 'job.sh', 'ledger', 'output.log']);
+    expect(readdirSync(submitted.jobDir).sort()).toEqual(['job.json', 'job.sh', 'ledger', 'output.log', 'spec.yaml']);
     expect(podmanPsAll('alice')).toEqual([]);
   });
 

@@ -76,7 +76,7 @@ describeE2E('registry token hygiene on the real stack', () => {
     try {
       await waitUntilSleeping(submitted);
       // The pull is done: the credentials file and podman's auth file are gone already.
-      expect(readdirSync(submitted.jobDir).sort()).toEqual(['job.json', 'job.sh', 'ledger', 'output.log']);
+      expect(readdirSync(submitted.jobDir).sort()).toEqual(['job.json', 'job.sh', 'ledger', 'output.log', 'spec.yaml']);
 
       const script = runAs('alice', `scontrol write batch_script ${submitted.jobId} -`);
       expect(script.status).toBe(0);
