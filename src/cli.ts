@@ -38,7 +38,7 @@ export function buildCli(io: CliIo): CommandUnknownOpts {
   const program = new Command('tre-job')
     .description('Turn a container job spec into a Slurm batch script for a Trusted Research Environment, and submit it.')
     .version(VERSION)
-    .showSuggestionAfterError(false)
+    .showSuggestionAfterError(true)
     .exitOverride()
     // Help asked for by mistake (no command) goes to stderr; error lines are printed by main.ts only.
     .configureOutput({ writeOut: out, writeErr: io.stderr, outputError: () => undefined })
@@ -114,10 +114,11 @@ export function buildCli(io: CliIo): CommandUnknownOpts {
 
   program
     .command('validate')
-    .description('check a spec against the site policy; write nothing')
+    .description('check a spec against the site policy and report every problem, one line each; write nothing')
     .argument('<spec>', 'job spec file (YAML or JSON)')
     .option(...SITE_OPTION)
-    .addHelpText('after', '\nExample:\n  tre-job validate job.yaml')
+    .option('--json', 'print the result as JSON on stdout (problems: as JSON on stderr, exit 2)')
+    .addHelpText('after', '\nExamples:\n  tre-job validate job.yaml\n  tre-job validate job.yaml --json')
     .action((spec: string, options) => out((require('./commands/validate') as typeof import('./commands/validate')).validateCommand(spec, { ...options, warn })));
 
   program

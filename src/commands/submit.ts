@@ -7,7 +7,7 @@ import { shq } from '../render/quote';
 import { jobRecord, keepSpec, siteFileOf, SpecOrigin, SubmittedJob, writeJobRecord } from '../record';
 import { SlurmClient } from '../slurm/client';
 import { loadSite } from '../site/load';
-import { BUILT_IN_SITE } from '../site/schema';
+import { BUILT_IN_SITE, Site } from '../site/schema';
 import { loadSpecFile } from '../jobspec/load';
 import type { JobSpec } from '../jobspec/schema';
 import type { FollowIo } from './logs';
@@ -68,9 +68,9 @@ export async function printAndWait(submit: () => Submission, options: SubmitComm
  * pipe (`submit /dev/stdin`, `<(...)`) can be read only once: the equivalent YAML is kept (as
  * `ood --spec` prints a form's).
  */
-function readSpecExactly(file: string): { spec: JobSpec; text: Buffer | string } {
+function readSpecExactly(file: string, site: Site): { spec: JobSpec; text: Buffer | string } {
   if (!isFile(file)) {
-    const spec = loadSpecFile(file);
+    const spec = loadSpecFile(file, site);
     return { spec, text: stringify(spec, { lineWidth: 0 }) };
   }
   const read = () => {
@@ -81,7 +81,7 @@ function readSpecExactly(file: string): { spec: JobSpec; text: Buffer | string }
     }
   };
   const before = read();
-  const spec = loadSpecFile(file);
+  const spec = loadSpecFile(file, site);
   const after = read();
   if (before === null || after === null || !before.equals(after)) throw new InputError('spec', `${file} changed while tre-job read it: submit it again`);
   return { spec, text: after };
@@ -104,7 +104,7 @@ export function submitSpec(input: SpecToSubmit, options: SubmitCommandOptions): 
   const fresh = options.jobDir === undefined;
   const site = input.site === null ? BUILT_IN_SITE : loadSite(input.site);
   const dir = options.jobDir !== undefined ? resolve(options.jobDir) : newJobDirPath(site.jobsDir);
-  const { spec, text } = readSpecExactly(input.file);
+  const { spec, text } = readSpecExactly(input.file, site);
   const prepared = prepare(spec, options, dir, !options.dryRun, site);
   const files = jobFiles(dir);
   const slurm = new SlurmClient(site);
