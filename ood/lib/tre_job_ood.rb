@@ -7,10 +7,12 @@
 # /var/www/ood/apps/sys/ need no file outside themselves.
 #
 # What it must know of tre-job (the files of a job directory, the log line of the exit status,
-# the form values tre-job reads, the keys of its answer, the token variable) it asks tre-job
-# itself: `tre-job ood --contract`, once per dashboard process (TreJobOod.contract).
+# the form values tre-job reads, the keys of its answer, the token variable, a back-end's limits)
+# it asks tre-job itself: `tre-job ood --contract [--site FILE]`, once per dashboard process and
+# site file (TreJobOod.contract).
 #
-# - TreJobOod.form (form.yml.erb): the form, from the app's own part and what the apps share.
+# - TreJobOod.form (form.yml.erb): the form, from the app's own part and what the apps share;
+#   the hours field's maximum is each back-end's maxTime in whole hours.
 # - TreJobOod.submit (submit.yml.erb) runs `tre-job ood`: form values as JSON in argv, the
 #   registry token on stdin only (and blanked in place in the form, so OnDemand's context files
 #   hold ""), the job written into the session's staged root (tre-job.sh, credentials, and
@@ -58,6 +60,12 @@ module TreJobOod
     'runner' => { 'widget' => 'select', 'label' => 'Container runner', 'options' => [%w[Podman podman], %w[Apptainer apptainer]] },
     'cpus' => { 'widget' => 'number_field', 'label' => 'CPUs', 'value' => 1, 'min' => 1, 'step' => 1 },
     'memory_gib' => { 'widget' => 'number_field', 'label' => 'Memory (GiB)', 'value' => 4, 'min' => 1, 'step' => 1 },
+    # OnDemand's own smart attribute (always required); form fills in max and value from the site
+    # files. OnDemand would set wall_time from it too; submit.yml's wall_time (tre-job's) wins.
+    'bc_num_hours' => {
+      'widget' => 'number_field', 'label' => 'Number of hours', 'min' => 1, 'step' => 1,
+      'help' => "The session's wall time in whole hours, up to the back-end's maximum. The session ends when it runs out.",
+    },
     'use_gpu' => { 'widget' => 'check_box', 'label' => 'Use a GPU', 'help' => 'Only offered on back-ends that have GPUs.' },
     'env_vars' => { 'widget' => 'text_area', 'label' => 'Environment variables' },
     'container_args' => { 'widget' => 'text_area', 'label' => 'Container arguments' },
@@ -68,6 +76,8 @@ module TreJobOod
 
   # The job card's facts: the name to show and the log's name (Markdown), the exit status once ended.
   Card = Struct.new(:name, :log, :exit_status)
+
+  HOURS = 'bc_num_hours'
 
   @contracts = {}
 
@@ -84,23 +94,34 @@ module TreJobOod
   end
 
   # What tre-job tells its OnDemand apps (`tre-job ood --contract`), asked once per process and tre-job.
-  def contract
-    @contracts[bin] ||= begin
-      out, err, status = Open3.capture3(bin, 'ood', '--contract')
-      raise(err.lines.map(&:strip).reject(&:empty?).first || "tre-job: #{bin} ood --contract exited with status #{status.exitstatus}") unless status.success?
-      JSON.parse(out)
-    rescue SystemCallError => e
-      raise "tre-job: cannot run #{bin}: #{e.message} (see the app's install guide)"
-    rescue JSON::ParserError => e
-      raise "tre-job: unexpected answer from #{bin} ood --contract (#{e.message})"
-    end
+  # With a site file, also that back-end's limits ('site'), asked once per file as it is now (a site
+  # file edited since is asked again); any answer serves the calls that need no site.
+  def contract(site = nil)
+    return @contracts[[bin]] ||= ask_contract unless site
+
+    @contracts[[bin, site, File.mtime(site)]] ||= ask_contract('--site', site).tap { |c| @contracts[[bin]] ||= c }
+  end
+
+  def ask_contract(*args)
+    out, err, status = Open3.capture3(bin, 'ood', '--contract', *args)
+    raise(err.lines.map(&:strip).reject(&:empty?).first || "tre-job: #{bin} ood --contract exited with status #{status.exitstatus}") unless status.success?
+    JSON.parse(out)
+  rescue SystemCallError => e
+    raise "tre-job: cannot run #{bin}: #{e.message} (see the app's install guide)"
+  rescue JSON::ParserError => e
+    raise "tre-job: unexpected answer from #{bin} ood --contract (#{e.message})"
+  end
+
+  # The tre-job site file of a back-end (OnDemand cluster id).
+  def site_file(cluster, dir = site_dir)
+    File.join(dir, 'clusters', "#{cluster}.yaml")
   end
 
   # The back-ends (OnDemand cluster ids) an app offers, from tre-job's site files, one per cluster
   # (SITE_DIR/clusters/CLUSTER.yaml), each with whether it has GPUs (gpuGres set).
   def clusters(dir = site_dir)
     require 'yaml'
-    Dir.glob(File.join(dir, 'clusters', '*.yaml')).sort.filter_map do |file|
+    Dir.glob(site_file('*', dir)).sort.filter_map do |file|
       id = File.basename(file, '.yaml')
       next unless id.match?(NAME)
       site = begin
@@ -112,38 +133,52 @@ module TreJobOod
     end
   end
 
+  # The most whole hours a job may ask for on a back-end (its site's maxTime, from tre-job), or nil
+  # if tre-job cannot read its site file (the submit then fails with tre-job's line).
+  def max_hours(cluster)
+    contract(site_file(cluster)).fetch('site').fetch('maxHours')
+  rescue StandardError
+    nil
+  end
+
   # form.yml for form.yml.erb, as YAML text. app_yaml: the app's own part (title, description, form:
   # the fields it offers, and attributes: what it adds to FORM_ATTRIBUTES or changes there, key by
   # key). The back-ends are those of tre-job's site files; Use a GPU is hidden on those without GPUs.
+  # The hours field's maximum follows the chosen back-end (data-max-bc-num-hours) and starts at the
+  # largest, as does its value (the site's maxTime, as before the field existed); it is hidden on a
+  # back-end whose maxTime is under an hour (tre-job does not read it there), and left out of the
+  # form where no back-end allows an hour.
   def form(app_yaml)
     require 'yaml'
     app = YAML.safe_load(app_yaml)
     found = clusters
+    fields = app.fetch('form')
+    hours = fields.include?(HOURS) ? found.to_h { |id, _| [id, max_hours(id)] } : {}
+    most = hours.values.compact.max
+    fields -= [HOURS] unless most&.positive?
+    hours_data = "data-max-#{HOURS.tr('_', '-')}"
     own = app.fetch('attributes', {})
-    shared = FORM_ATTRIBUTES.merge('cluster' => FORM_ATTRIBUTES['cluster'].merge(
-      'options' => found.map { |id, gpu| gpu ? [id, id] : [id, id, { 'data-hide-use-gpu' => true }] },
-    ))
-    attributes = app.fetch('form').to_h { |field| [field, shared.fetch(field, {}).merge(own.fetch(field, {}))] }
+    shared = FORM_ATTRIBUTES.merge(
+      'cluster' => FORM_ATTRIBUTES['cluster'].merge('options' => found.map do |id, gpu|
+        data = {}
+        data['data-hide-use-gpu'] = true unless gpu
+        data[hours_data] = hours[id] if hours[id]&.positive?
+        data["data-hide-#{HOURS.tr('_', '-')}"] = true if hours[id]&.zero?
+        data.empty? ? [id, id] : [id, id, data]
+      end),
+      HOURS => FORM_ATTRIBUTES[HOURS].merge('max' => most, 'value' => most),
+    )
+    attributes = fields.to_h { |field| [field, shared.fetch(field, {}).merge(own.fetch(field, {}))] }
     head = app.reject { |key, _| %w[form attributes].include?(key) }
     YAML.dump(head.merge('cacheable' => head.fetch('cacheable', true), 'cluster' => found.map(&:first),
-                         'form' => app.fetch('form'), 'attributes' => attributes))
+                         'form' => fields, 'attributes' => attributes))
   end
 
-  # ctx: the ERB's self (OnDemand's form values plus staged_root). overrides: values the app sets
-  # (e.g. service), not the user. extra_env / extra_args: lines put before the user's env_vars /
+  # ctx: the ERB's self (OnDemand's form values plus staged_root). service: the app's service (jupyter,
+  # rstudio, http), nil for a batch job. extra_env / extra_args: lines put before the user's env_vars /
   # container_args. Returns tre-job's answer (jobName, wallTimeSeconds, native, ...).
-  def render(ctx, overrides: {}, extra_env: [], extra_args: [])
-    c = contract
-    app_fields = c.fetch('appFields')
-    form = (c.fetch('formFields') - app_fields.values).each_with_object({}) do |name, f|
-      f[name] = ctx.public_send(name).to_s if ctx.respond_to?(name)
-    end
-    form.merge!(overrides.transform_keys(&:to_s))
-    # The app's own lines go apart from the user's, so that tre-job numbers an error in the user's
-    # textarea as the user sees it (tre-job puts the app's lines first).
-    form[app_fields.fetch('env')] = extra_env.join("\n") unless extra_env.empty?
-    form[app_fields.fetch('args')] = extra_args.join("\n") unless extra_args.empty?
-
+  def render(ctx, service: nil, extra_env: [], extra_args: [])
+    # The token first, so that its form value is blanked whatever fails below.
     token_value = ctx.respond_to?(:registry_token) ? ctx.registry_token : nil
     token = token_value.to_s.strip
     token_value.clear if token_value.is_a?(String) && !token_value.frozen?
@@ -153,8 +188,19 @@ module TreJobOod
 
     cluster = ctx.respond_to?(:cluster) ? ctx.cluster.to_s : ''
     raise "tre-job: cluster: #{cluster.inspect} is not a back-end of this app" unless cluster.match?(NAME)
-    site = File.join(site_dir, 'clusters', "#{cluster}.yaml")
+    site = site_file(cluster)
     raise "tre-job: cluster: no tre-job site file for back-end #{cluster} (#{site})" unless File.file?(site)
+
+    c = contract(site) # the form asked the same, for this back-end's hours
+    app_fields = c.fetch('appFields')
+    form = (c.fetch('formFields') - app_fields.values).each_with_object({}) do |name, f|
+      f[name] = ctx.public_send(name).to_s if ctx.respond_to?(name)
+    end
+    form[app_fields.fetch('service')] = service if service
+    # The app's own lines go apart from the user's, so that tre-job numbers an error in the user's
+    # textarea as the user sees it (tre-job puts the app's lines first).
+    form[app_fields.fetch('env')] = extra_env.join("\n") unless extra_env.empty?
+    form[app_fields.fetch('args')] = extra_args.join("\n") unless extra_args.empty?
 
     argv = [bin, 'ood', '--form-json', JSON.generate(form), '--site', site,
             '--job-dir', staged_root, '--session', File.basename(staged_root)]
@@ -186,8 +232,7 @@ module TreJobOod
   # tre-job from the form values (render). service: nil for a batch job; jupyter, rstudio or http
   # for a service, whose after_script keeps OnDemand from writing connection.yml itself.
   def submit(ctx, service: nil, extra_env: [], extra_args: [])
-    job = render(ctx, overrides: service ? { contract.fetch('appFields').fetch('service') => service } : {},
-                      extra_env: extra_env, extra_args: extra_args)
+    job = render(ctx, service: service, extra_env: extra_env, extra_args: extra_args)
     batch_connect = { 'template' => 'basic', 'script_wrapper' => SCRIPT_WRAPPER }
     batch_connect['after_script'] = after_script if service
     script = { 'job_name' => job['jobName'], 'wall_time' => job['wallTimeSeconds'], 'native' => job['native'] }

@@ -7,11 +7,13 @@ import { resolve } from 'node:path';
 import { stringify } from 'yaml';
 import { InputError } from '../errors';
 import { jobFiles, makeJobDir, writeJobFiles } from '../jobdir';
-import { APP_FIELDS, FIELDS, formError, formToSpec, OodForm } from '../ood/form';
+import { APP_FIELDS, FIELDS, formError, formToSpec, maxHours, OodForm } from '../ood/form';
 import { JobRecord, jobRecord, keepSpec, siteFileOf, writeJobRecord } from '../record';
 import { parseSpec } from '../jobspec/load';
 import { seconds } from '../jobspec/resolve';
 import { prepare, PrepareOptions } from '../prepare';
+import { loadSite } from '../site/load';
+import type { Site } from '../site/schema';
 
 export interface OodCommandOptions extends PrepareOptions {
   form?: string;
@@ -49,9 +51,11 @@ const CARD_NAME: (keyof JobRecord)[] = ['containerName', 'jobName'];
 /**
  * What the OnDemand apps' Ruby helper (ood/lib/tre_job_ood.rb) needs to know of tre-job, from
  * the one place each fact is kept, for `tre-job ood --contract`. `logFinished` is a regex's
- * source without flags, the same in JavaScript and Ruby.
+ * source without flags, the same in JavaScript and Ruby. With a site (`--contract --site FILE`,
+ * one back-end's file), also that site's limits the form shows: `site.maxHours` bounds the
+ * hours field (0: maxTime is under an hour, and the field does not apply).
  */
-export function oodContract() {
+export function oodContract(site?: Site) {
   return {
     files: { script: JOB_FILES.oodScript, credentials: JOB_FILES.credentials, record: JOB_FILES.record, log: JOB_FILES.log, connection: JOB_FILES.connection },
     /** What `ood --job-dir` may have written, removed when its answer cannot be used. */
@@ -63,6 +67,7 @@ export function oodContract() {
     appFields: APP_FIELDS,
     answer: SUBMISSION_TYPES,
     tokenEnv: TOKEN_ENV,
+    ...(site ? { site: { maxTime: site.maxTime, maxHours: maxHours(site.maxTime) } } : {}),
   };
 }
 
@@ -99,7 +104,8 @@ function inFormTerms<T>(form: OodForm, step: () => T): T {
 }
 
 /**
- * With --contract: what the apps' Ruby helper reads (oodContract), as JSON. Without --job-dir:
+ * With --contract: what the apps' Ruby helper reads (oodContract), as JSON; with --site too,
+ * that site's limits. Otherwise the site is loaded once, for the form's hours and the job. Without --job-dir:
  * the plain sbatch script for these form values (or, with --spec, the equivalent spec for
  * `tre-job submit`). With --job-dir (OOD's staged root): write tre-job.sh, the credentials
  * file and the job record (job.json, without a job id: OnDemand runs sbatch) there, and print
@@ -110,16 +116,17 @@ export function oodCommand(options: OodCommandOptions): string {
     if (options.form !== undefined || options.formJson !== undefined || options.jobDir !== undefined || options.spec) {
       throw new InputError('--contract', 'takes no --form, --form-json, --job-dir or --spec');
     }
-    return `${JSON.stringify(oodContract())}\n`;
+    return `${JSON.stringify(oodContract(options.site !== undefined ? loadSite(options.site) : undefined))}\n`;
   }
   const form = readForm(options);
-  const spec = inFormTerms(form, () => parseSpec(formToSpec(form)));
+  const site = loadSite(options.site);
+  const spec = inFormTerms(form, () => parseSpec(formToSpec(form, site)));
   // No line folding: yaml's folding can split a surrogate pair (an emoji, say) and corrupt the value.
   if (options.spec) return stringify(spec, { lineWidth: 0 });
-  if (options.jobDir === undefined) return inFormTerms(form, () => prepare(spec, options, undefined, false).script);
+  if (options.jobDir === undefined) return inFormTerms(form, () => prepare(spec, options, undefined, false, site).script);
   const dir = resolve(options.jobDir);
   return inFormTerms(form, () => {
-    const prepared = prepare(spec, options, dir, true);
+    const prepared = prepare(spec, options, dir, true, site);
     const files = jobFiles(makeJobDir(dir, false), JOB_FILES.oodScript);
     writeJobFiles(files, prepared.script, prepared.token);
     // The equivalent spec (as --spec prints it) is kept too, so that `tre-job resubmit` can run the session again.

@@ -1,6 +1,7 @@
 // Open OnDemand form values (all strings, as OOD passes them) -> a job spec for the same
 // pipeline as `tre-job submit`, so that both paths render from one model.
 import { InputError } from '../errors';
+import { seconds } from '../jobspec/resolve';
 
 /** The batch container app's form attributes (ood/apps/batch_container/form.yml). */
 export interface OodForm {
@@ -15,6 +16,8 @@ export interface OodForm {
   runner_args?: string;
   env_vars?: string;
   container_args?: string;
+  /** Whole hours of wall time (OOD's bc_num_hours), 1 to the site's maxTime; empty: maxTime. */
+  bc_num_hours?: string;
   /** Interactive apps (ood/apps/jupyter, ood/apps/rstudio): a hidden field, jupyter | rstudio | http. */
   service?: string;
   /** Lines the app itself sets before the user's env_vars / container_args (not form fields). */
@@ -24,7 +27,7 @@ export interface OodForm {
 }
 
 /** Form attributes that tre-job reads; others (cluster, the token field, OOD's own) are ignored. */
-export const FIELDS = ['image', 'registry_username', 'runner', 'reuse_sif', 'container_name', 'cpus', 'memory_gib', 'use_gpu', 'runner_args', 'env_vars', 'container_args', 'service', 'app_env_vars', 'app_container_args'] as const;
+export const FIELDS = ['image', 'registry_username', 'runner', 'reuse_sif', 'container_name', 'cpus', 'memory_gib', 'use_gpu', 'runner_args', 'env_vars', 'container_args', 'bc_num_hours', 'service', 'app_env_vars', 'app_container_args'] as const;
 
 /** The fields an app sets itself, never from the user's form: a service app's service, and its own lines. */
 export const APP_FIELDS = { service: 'service', env: 'app_env_vars', args: 'app_container_args' } as const satisfies Record<string, (typeof FIELDS)[number]>;
@@ -39,6 +42,7 @@ const FORM_FIELD: Record<string, string> = {
   cpus: 'cpus',
   memoryGiB: 'memory_gib',
   gpu: 'use_gpu',
+  time: 'bc_num_hours',
   service: 'service',
 };
 
@@ -99,8 +103,28 @@ function count(value: string | undefined, field: string): number | undefined {
   return Number(value.trim());
 }
 
-/** A spec object (checked afterwards by the spec schema) from OOD form values. */
-export function formToSpec(form: OodForm): Record<string, unknown> {
+/** The most whole hours a job may ask for under `maxTime` (0 when maxTime is under an hour). */
+export function maxHours(maxTime: string): number {
+  return Math.floor(seconds(maxTime) / 3600);
+}
+
+/**
+ * The spec's time for OOD's bc_num_hours: HH:00:00 for 1 to maxHours(maxTime). Empty: undefined,
+ * so the job gets the site's maxTime, as before the field existed. Where maxTime is under an hour
+ * the app hides the field (whole hours cannot ask for less) and its value is not read, as
+ * container_name is not for Apptainer: the job gets maxTime.
+ */
+export function hoursToTime(value: string | undefined, maxTime: string): string | undefined {
+  const most = maxHours(maxTime);
+  if (value === undefined || value.trim() === '' || most < 1) return undefined;
+  const hours = value.trim();
+  if (!/^[0-9]+$/.test(hours) || Number(hours) < 1) throw new InputError('bc_num_hours', `must be a whole number of hours from 1 to ${most}, got "${value}"`);
+  if (Number(hours) > most) throw new InputError('bc_num_hours', `${hours} is over the site maximum of ${most} hour${most === 1 ? '' : 's'} (maxTime ${maxTime})`);
+  return `${String(Number(hours)).padStart(2, '0')}:00:00`;
+}
+
+/** A spec object (checked afterwards by the spec schema) from OOD form values, for a site with this maxTime. */
+export function formToSpec(form: OodForm, site: { maxTime: string }): Record<string, unknown> {
   for (const key of FIELDS) {
     const value = form[key];
     if (value !== undefined && typeof value !== 'string') throw new InputError(key, 'must be a string (OOD form value)');
@@ -116,6 +140,8 @@ export function formToSpec(form: OodForm): Record<string, unknown> {
   const memory = count(form.memory_gib, 'memory_gib');
   if (memory !== undefined) spec.memoryGiB = memory;
   if (flag(form.use_gpu)) spec.gpu = true;
+  const time = hoursToTime(form.bc_num_hours, site.maxTime);
+  if (time !== undefined) spec.time = time;
   if (form.service?.trim()) spec.service = form.service.trim();
   // The app's own lines come first, so that the user's may use what they set.
   const env = [...formLines(form.app_env_vars), ...formLines(form.env_vars)].map(({ line }) => line.replace(/^\s+/, ''));

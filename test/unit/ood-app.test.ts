@@ -65,7 +65,7 @@ beforeAll(() => {
   siteDir = join(tmp.path, 'site');
   mkdirSync(join(siteDir, 'clusters'), { recursive: true });
   writeYaml(join(siteDir, 'clusters'), 'tre.yaml', site);
-  writeYaml(join(siteDir, 'clusters'), 'gpu01.yaml', { ...site, gpuGres: 'gpu:1' });
+  writeYaml(join(siteDir, 'clusters'), 'gpu01.yaml', { ...site, gpuGres: 'gpu:1', maxTime: '02:30:00' });
   // HOME: tre-job lists each session in $HOME/.tre-job/ (jobs and credentials indexes).
   env = { ...process.env, HOME: join(tmp.path, 'home'), TRE_JOB_BIN: BIN, TRE_JOB_SITE_DIR: siteDir, TRE_JOB_REGISTRY_TOKEN: 'from-the-pun-environment' };
 });
@@ -117,7 +117,7 @@ describe('submit.yml.erb', () => {
 
   it('writes tre-job.sh (0700), credentials (0600) and the job record into the staged root, and names the container NAME-SESSION_ID', () => {
     const { root } = render(form());
-    expect(listDir(root)).toEqual(['credentials', 'job.json', 'output.log', 'tre-job.sh']);
+    expect(listDir(root)).toEqual(['credentials', 'job.json', 'output.log', 'spec.yaml', 'tre-job.sh']);
     expect(statSync(join(root, 'tre-job.sh')).mode & 0o777).toBe(0o700);
     expect(statSync(join(root, 'output.log')).mode & 0o777).toBe(0o600); // Slurm keeps the mode of a log that exists
     expect(statSync(join(root, 'credentials')).mode & 0o777).toBe(0o600);
@@ -127,6 +127,7 @@ describe('submit.yml.erb', () => {
     expect(JSON.parse(readFileSync(join(root, 'job.json'), 'utf8'))).toEqual({
       jobId: null, cluster: null, jobName: 'probe:1.0', image: '127.0.0.1:5000/tre/probe:1.0', submittedAt: expect.any(String),
       jobDir: root, outputLog: join(root, 'output.log'), containerName: `probe-${SESSION}`, source: 'ood',
+      spec: 'spec.yaml', site: join(siteDir, 'clusters', 'tre.yaml'), specSource: null, resubmitOf: null, service: null, runtime: 'podman',
     });
     expect(readFileSync(join(root, 'tre-job.sh'), 'utf8')).toContain(`tre_container_name='probe'-'${SESSION}'`);
   });
@@ -165,7 +166,7 @@ describe('submit.yml.erb', () => {
 
   it('without a token or username pulls anonymously: no credentials file, no --token-stdin', () => {
     const { root } = render(form({ registry_username: '', registry_token: '' }));
-    expect(listDir(root)).toEqual(['job.json', 'output.log', 'tre-job.sh']);
+    expect(listDir(root)).toEqual(['job.json', 'output.log', 'spec.yaml', 'tre-job.sh']);
   });
 
   it.each([
@@ -175,6 +176,8 @@ describe('submit.yml.erb', () => {
     ['an env line without =', { env_vars: 'OK=1\nNOEQUALS' }, 'env_vars line 2'],
     ['a GPU where the back-end has none', { use_gpu: '1' }, 'use_gpu'],
     ['a username without a token', { registry_token: '' }, 'token'],
+    ['hours over the back-end maximum', { bc_num_hours: '7' }, 'bc_num_hours'],
+    ['hours that are not whole', { bc_num_hours: '1.5' }, 'bc_num_hours'],
   ])('%s fails the render with tre-job one-line message, and nothing is staged', (_what, values, field) => {
     const root = stagedRoot();
     const values2 = form(values);
@@ -207,6 +210,62 @@ describe('submit.yml.erb', () => {
     const { submit } = render(form({ cluster: 'gpu01', use_gpu: '1' }));
     expect(submit.script.native).toContain('--gres=gpu:1');
   });
+});
+
+describe('Number of hours (bc_num_hours)', () => {
+  it("asks Slurm for the hours given: wall_time and the script's --time; empty is the site's maxTime, as before the field", () => {
+    const one = render(form({ bc_num_hours: '1' }));
+    expect(one.submit.script.wall_time).toBe(3600);
+    expect(readFileSync(join(one.root, 'tre-job.sh'), 'utf8')).toMatch(/^#SBATCH --time=01:00:00$/m);
+    expect(readFileSync(join(one.root, 'spec.yaml'), 'utf8')).toMatch(/^time: 01:00:00$/m); // kept for tre-job resubmit
+    expect(one.submit.script.native).not.toContainEqual(expect.stringMatching(/^--time/)); // OnDemand sets it from wall_time
+    expect(render(form({ bc_num_hours: '6' })).submit.script.wall_time).toBe(6 * 3600);
+    expect(render(form({ bc_num_hours: '' })).submit.script.wall_time).toBe(6 * 3600);
+  }, 30000);
+
+  it("is bounded by the chosen back-end's own maxTime (gpu01: 02:30:00, so 2 hours)", () => {
+    expect(render(form({ cluster: 'gpu01', bc_num_hours: '2' })).submit.script.wall_time).toBe(2 * 3600);
+    expect(render(form({ cluster: 'gpu01', bc_num_hours: '' })).submit.script.wall_time).toBe(2.5 * 3600);
+    const root = stagedRoot();
+    const r = ruby([OOD_RB, 'render', APP, root], JSON.stringify(form({ cluster: 'gpu01', bc_num_hours: '3' })));
+    expect(r.status).toBe(3);
+    expect(r.stderr.trim()).toBe('tre-job: bc_num_hours: 3 is over the site maximum of 2 hours (maxTime 02:30:00)');
+    expect(existsSync(root)).toBe(false);
+  }, 30000);
+
+  /** form.yml.erb rendered with the site files of `sites` (cluster id -> maxTime, or a file's text). */
+  function formFor(sites: Record<string, string>) {
+    const dir = join(tmp.path, `sites-${++count}`);
+    mkdirSync(join(dir, 'clusters'), { recursive: true });
+    for (const [id, maxTime] of Object.entries(sites)) {
+      writeYaml(join(dir, 'clusters'), `${id}.yaml`, maxTime.includes(':') && !maxTime.includes('\n') ? { ...site, maxTime } : maxTime);
+    }
+    const code = 'require "erb"; require "yaml"; require "json"; puts JSON.generate(YAML.safe_load(ERB.new(File.read(ARGV[0]), trim_mode: "-").result))';
+    const r = ruby(['-e', code, join(APP, 'form.yml.erb')], '', { TRE_JOB_SITE_DIR: dir });
+    if (r.status !== 0) throw new Error(r.stderr);
+    return { ...(JSON.parse(r.stdout) as { form: string[]; attributes: Record<string, any> }), dir };
+  }
+
+  it('hides the field on a back-end whose maxTime is under an hour, where tre-job does not read it: the job gets maxTime', () => {
+    const { form: fields, attributes, dir } = formFor({ long: '04:00:00', short: '00:30:00' });
+    expect(fields).toContain('bc_num_hours');
+    expect(attributes.bc_num_hours).toMatchObject({ max: 4, value: 4 });
+    expect(attributes.cluster.options).toEqual([
+      ['long', 'long', { 'data-hide-use-gpu': true, 'data-max-bc-num-hours': 4 }],
+      ['short', 'short', { 'data-hide-use-gpu': true, 'data-hide-bc-num-hours': true }],
+    ]);
+    const r = ruby([OOD_RB, 'render', APP, stagedRoot()], JSON.stringify(form({ cluster: 'short', bc_num_hours: '4' })), { TRE_JOB_SITE_DIR: dir });
+    expect(r.status).toBe(0);
+    expect((JSON.parse(r.stdout) as Rendered).submit.script.wall_time).toBe(1800);
+  }, 30000);
+
+  it('is left out of the form where no back-end allows an hour; a site file tre-job refuses gives no maximum', () => {
+    expect(formFor({ short: '00:59:59' }).form).not.toContain('bc_num_hours');
+    const { form: fields, attributes } = formFor({ good: '03:00:00', broken: 'maxTime: 3h\n' });
+    expect(fields).toContain('bc_num_hours');
+    expect(attributes.bc_num_hours).toMatchObject({ max: 3, value: 3 });
+    expect(attributes.cluster.options).toEqual([['broken', 'broken', { 'data-hide-use-gpu': true }], ['good', 'good', { 'data-hide-use-gpu': true, 'data-max-bc-num-hours': 3 }]]);
+  }, 30000);
 });
 
 describe('parity with tre-job submit', () => {
@@ -253,11 +312,13 @@ describe('form.yml.erb, manifest, template and job card', () => {
     const f = rubyYaml(join(APP, 'form.yml.erb'));
     expect(f.cluster).toEqual(['gpu01', 'tre']);
     expect(f.form).toEqual([
-      'cluster', 'image', 'registry_username', 'registry_token', 'runner', 'reuse_sif', 'container_name', 'cpus', 'memory_gib', 'use_gpu',
-      'runner_args', 'env_vars', 'container_args',
+      'cluster', 'image', 'registry_username', 'registry_token', 'runner', 'reuse_sif', 'container_name', 'cpus', 'memory_gib', 'bc_num_hours',
+      'use_gpu', 'runner_args', 'env_vars', 'container_args',
     ]);
     const a = f.attributes;
-    expect(a.cluster.options).toEqual([['gpu01', 'gpu01'], ['tre', 'tre', { 'data-hide-use-gpu': true }]]);
+    // Each back-end bounds the hours by its site's maxTime (OnDemand's dynamic form: data-max-FIELD on the option).
+    expect(a.cluster.options).toEqual([['gpu01', 'gpu01', { 'data-max-bc-num-hours': 2 }], ['tre', 'tre', { 'data-hide-use-gpu': true, 'data-max-bc-num-hours': 6 }]]);
+    expect(a.bc_num_hours).toMatchObject({ widget: 'number_field', label: 'Number of hours', min: 1, max: 6, step: 1, value: 6 });
     expect(a.registry_token).toMatchObject({ widget: 'password_field', cacheable: false });
     expect(a.runner.options.map((o: string[]) => o[1])).toEqual(['podman', 'apptainer']);
     expect(a.runner.options[0][2]).toEqual({ 'data-hide-reuse-sif': true });
@@ -311,4 +372,26 @@ describe('form.yml.erb, manifest, template and job card', () => {
     expect(r.stdout).toBe('job.json');
     expect(readFileSync(calls, 'utf8')).toBe('ood --contract\n');
   });
+
+  it('asks once per site file for its limits, and that answer serves the rest: a form, a submit and a card in one process', () => {
+    const calls = join(tmp.path, 'contract-site-calls');
+    const shim = join(tmp.path, 'tre-job-counting-sites');
+    writeFileSync(shim, `#!/bin/bash\n[[ $2 == --contract ]] && echo "$*" >> ${calls}\nexec ${JSON.stringify(BIN)} "$@"\n`);
+    chmodSync(shim, 0o755);
+    const code = [
+      'require ARGV[0]; require "ostruct"',
+      'app = "form: [cluster, image, bc_num_hours]\\n"',
+      '2.times { TreJobOod.form(app) }',
+      'ctx = OpenStruct.new(cluster: "tre", image: "127.0.0.1:5000/tre/probe:1.0", bc_num_hours: "1", staged_root: ARGV[1])',
+      'print TreJobOod.submit(ctx)[/wall_time: \\d+/]',
+      'TreJobOod.card(ARGV[1])',
+      'File.utime(Time.now + 60, Time.now + 60, File.join(ENV["TRE_JOB_SITE_DIR"], "clusters", "tre.yaml"))', // edited: asked again
+      'TreJobOod.form(app)',
+    ].join('\n');
+    const r = ruby(['-e', code, join(ROOT, 'ood', 'lib', 'tre_job_ood.rb'), stagedRoot()], '', { TRE_JOB_BIN: shim });
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('wall_time: 3600');
+    const site = (id: string) => `ood --contract --site ${join(siteDir, 'clusters', `${id}.yaml`)}`;
+    expect(readFileSync(calls, 'utf8').trim().split('\n')).toEqual([site('gpu01'), site('tre'), site('tre')]);
+  }, 30000);
 });

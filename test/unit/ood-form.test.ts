@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { oodContract } from '../../src/commands/ood';
 import { JOB_FILES, LOG, TOKEN_ENV } from '../../src/contract';
 import { InputError } from '../../src/errors';
-import { APP_FIELDS, FIELDS, formToSpec, splitWords } from '../../src/ood/form';
+import { APP_FIELDS, FIELDS, formToSpec, hoursToTime, splitWords } from '../../src/ood/form';
 import { runBin, runCli, runCliUnchecked, tempDir, writeYaml } from '../helpers';
 
 describe('splitWords', () => {
@@ -40,6 +40,8 @@ describe('tre-job ood --spec', () => {
   });
 });
 
+const SIX = { maxTime: '06:00:00' };
+
 describe('formToSpec', () => {
   it('maps the form fields, taking env lines verbatim and splitting argument lines', () => {
     expect(
@@ -56,7 +58,7 @@ describe('formToSpec', () => {
         container_args: '-d 5\n-n ${USER}',
         runner_args: '--env-file x',
         cluster: 'tre',
-      }),
+      }, SIX),
     ).toEqual({
       image: 'ghcr.io/a/b:1',
       registry: { username: 'alice' },
@@ -71,14 +73,54 @@ describe('formToSpec', () => {
   });
 
   it('drops the podman-only and apptainer-only fields that do not apply', () => {
-    expect(formToSpec({ image: 'x', runner: 'apptainer', container_name: 'n', reuse_sif: '1' })).toMatchObject({ runtime: 'apptainer', reuseSif: true });
-    expect(formToSpec({ image: 'x', runner: 'apptainer', container_name: 'n' })).not.toHaveProperty('name');
+    expect(formToSpec({ image: 'x', runner: 'apptainer', container_name: 'n', reuse_sif: '1' }, SIX)).toMatchObject({ runtime: 'apptainer', reuseSif: true });
+    expect(formToSpec({ image: 'x', runner: 'apptainer', container_name: 'n' }, SIX)).not.toHaveProperty('name');
   });
 
   it('maps the interactive apps\' hidden service field; blank or absent means a batch job', () => {
-    expect(formToSpec({ image: 'x', service: ' jupyter ' })).toMatchObject({ service: 'jupyter' });
-    expect(formToSpec({ image: 'x', service: '' })).not.toHaveProperty('service');
-    expect(formToSpec({ image: 'x' })).not.toHaveProperty('service');
+    expect(formToSpec({ image: 'x', service: ' jupyter ' }, SIX)).toMatchObject({ service: 'jupyter' });
+    expect(formToSpec({ image: 'x', service: '' }, SIX)).not.toHaveProperty('service');
+    expect(formToSpec({ image: 'x' }, SIX)).not.toHaveProperty('service');
+  });
+
+  it("maps bc_num_hours to the spec's time; empty or absent leaves time to the site's maxTime", () => {
+    expect(formToSpec({ image: 'x', bc_num_hours: '1' }, SIX)).toMatchObject({ time: '01:00:00' });
+    expect(formToSpec({ image: 'x', bc_num_hours: ' 6 ' }, SIX)).toMatchObject({ time: '06:00:00' });
+    expect(formToSpec({ image: 'x', bc_num_hours: '' }, SIX)).not.toHaveProperty('time');
+    expect(formToSpec({ image: 'x' }, SIX)).not.toHaveProperty('time');
+  });
+});
+
+describe('hoursToTime (bc_num_hours)', () => {
+  it.each([
+    ['1', '06:00:00', '01:00:00'],
+    ['06', '06:00:00', '06:00:00'],
+    ['6', '06:30:00', '06:00:00'], // whole hours: floor of maxTime
+    ['12', '100:00:00', '12:00:00'],
+    ['100', '100:00:00', '100:00:00'],
+    ['', '06:00:00', undefined],
+    ['  ', '06:00:00', undefined],
+  ])('%j with maxTime %s -> %j', (value, maxTime, time) => expect(hoursToTime(value, maxTime)).toBe(time));
+
+  it.each([
+    ['7', 'bc_num_hours: 7 is over the site maximum of 6 hours (maxTime 06:00:00)'],
+    ['99999999999999999999', 'bc_num_hours: 99999999999999999999 is over the site maximum of 6 hours (maxTime 06:00:00)'],
+    ['0', 'bc_num_hours: must be a whole number of hours from 1 to 6, got "0"'],
+    ['-1', 'bc_num_hours: must be a whole number of hours from 1 to 6, got "-1"'],
+    ['1.5', 'bc_num_hours: must be a whole number of hours from 1 to 6, got "1.5"'],
+    ['1e1', 'bc_num_hours: must be a whole number of hours from 1 to 6, got "1e1"'],
+    ['two', 'bc_num_hours: must be a whole number of hours from 1 to 6, got "two"'],
+    ['1\n2', 'bc_num_hours: must be a whole number of hours from 1 to 6, got "1\\n2"'],
+  ])('refuses %j in one line naming the field', (value, message) => {
+    expect(() => hoursToTime(value, '06:00:00')).toThrow(InputError);
+    expect(() => hoursToTime(value, '06:00:00')).toThrow(message);
+  });
+
+  it('where maxTime is under an hour, the field does not apply (the app hides it): the job gets maxTime', () => {
+    expect(hoursToTime('1', '00:30:00')).toBeUndefined();
+    expect(hoursToTime('2', '00:59:59')).toBeUndefined();
+    expect(hoursToTime('1', '01:00:00')).toBe('01:00:00');
+    expect(() => hoursToTime('2', '01:59:59')).toThrow('bc_num_hours: 2 is over the site maximum of 1 hour (maxTime 01:59:59)');
   });
 });
 
@@ -87,9 +129,11 @@ describe('tre-job ood: bad form values name the form field', () => {
     [{ image: 'ghcr.io/a/b:1', cpus: 'two' }, 'tre-job: cpus: must be a whole number, got "two"\n'],
     [{ image: 'ghcr.io/a/b:1', env_vars: 'OK=1\n\n1BAD=x' }, 'tre-job: env_vars line 3: "1BAD" is not a valid variable name (letters, digits, _; not starting with a digit)\n'],
     [{ image: 'docker.io/x/y:1' }, 'tre-job: image: registry docker.io is not allowed here (allowed: ghcr.io, git.ecdf.ed.ac.uk)\n'],
-    [{ image: 'ghcr.io/a/b:1', runner: 'docker' }, 'tre-job: runner: Invalid option: expected one of "podman"|"apptainer"\n'],
+    [{ image: 'ghcr.io/a/b:1', runner: 'docker' }, 'tre-job: runner: must be one of podman, apptainer\n'],
     [{ image: 'ghcr.io/a/b:1', container_args: 'ok\n-m "open' }, 'tre-job: container_args line 2: unterminated double quote\n'],
     [{ image: 'ghcr.io/a/b:1', use_gpu: '1' }, 'tre-job: use_gpu: this site has no GPUs\n'],
+    [{ image: 'ghcr.io/a/b:1', bc_num_hours: '7' }, 'tre-job: bc_num_hours: 7 is over the site maximum of 6 hours (maxTime 06:00:00)\n'],
+    [{ image: 'ghcr.io/a/b:1', bc_num_hours: '0' }, 'tre-job: bc_num_hours: must be a whole number of hours from 1 to 6, got "0"\n'],
   ])('%j', (form, stderr) => {
     const result = runCliUnchecked(['ood', '--form-json', JSON.stringify(form)]);
     expect(result.stderr).toBe(stderr);
@@ -106,14 +150,31 @@ describe('tre-job ood --contract', () => {
     expect(JSON.parse(result.stdout)).toEqual(contract);
     expect(contract).toMatchObject({
       files: { script: JOB_FILES.oodScript, credentials: JOB_FILES.credentials, record: JOB_FILES.record, log: JOB_FILES.log, connection: JOB_FILES.connection },
-      removeOnBadAnswer: [JOB_FILES.credentials, JOB_FILES.oodScript, JOB_FILES.record],
+      removeOnBadAnswer: [JOB_FILES.credentials, JOB_FILES.oodScript, JOB_FILES.record, JOB_FILES.spec],
       cardName: ['containerName', 'jobName'],
       logFinished: LOG.finished.source,
       formFields: [...FIELDS],
       tokenEnv: TOKEN_ENV,
     });
+    expect(contract.formFields).toContain('bc_num_hours');
     for (const field of Object.values(contract.appFields)) expect(contract.formFields).toContain(field);
     expect(contract.appFields).toEqual(APP_FIELDS);
+  });
+
+  it("with --site, adds that site's limits for the form: maxTime and the whole hours it allows", () => {
+    const tmp = tempDir('tre-ood-contract-site-');
+    try {
+      const base = { registries: [{ host: 'ghcr.io' }], safeDataRoot: '/safe_data', defaultRuntime: 'podman' };
+      for (const [maxTime, maxHours] of [['02:30:00', 2], ['00:30:00', 0], ['100:00:00', 100]] as const) {
+        const site = writeYaml(tmp.path, `site-${maxHours}.yaml`, { ...base, maxTime });
+        expect(JSON.parse(runCli(['ood', '--contract', '--site', site]).stdout)).toEqual({ ...contract, site: { maxTime, maxHours } });
+      }
+      expect(contract).not.toHaveProperty('site'); // without --site, no site is read
+      const bad = writeYaml(tmp.path, 'bad.yaml', { ...base, maxTime: '6h' });
+      expect(runCliUnchecked(['ood', '--contract', '--site', bad])).toMatchObject({ status: 2, stdout: '', stderr: expect.stringMatching(/^tre-job: site\.maxTime: [^\n]+\n$/) });
+    } finally {
+      tmp.remove();
+    }
   });
 
   it('refuses the form options with --contract', () => {

@@ -89,7 +89,7 @@ describe.each([
     expect(submit.batch_connect.script_wrapper).toMatch(/trap 'tre_ood_forward USR1 124' USR1/);
     expect(submit.batch_connect.after_script).toMatch(/^create_yml \(\) \{/);
     expect(submit.script).toEqual({ job_name: 'jupyter:1.0', wall_time: 2 * 3600, native: ['--signal=B:USR1@30', '--cpus-per-task=1', '--mem=2G'] });
-    expect(listDir(root)).toEqual(['credentials', 'job.json', 'output.log', 'tre-job.sh']);
+    expect(listDir(root)).toEqual(['credentials', 'job.json', 'output.log', 'spec.yaml', 'tre-job.sh']);
     expect(statSync(join(root, 'credentials')).mode & 0o777).toBe(0o600);
     expect(script).toContain(`tre_service='${service}'`);
     expect(script).not.toContain(TOKEN);
@@ -107,6 +107,17 @@ describe.each([
     expect(redefined).toBeGreaterThan(lines.findIndex((l) => l.startsWith('"') && l.endsWith('/script.sh" &')));
     expect(called).toBeGreaterThan(redefined);
   });
+
+  it('asks for the hours the form gives (wall_time and --time); more than the back-end allows is refused, naming the field', () => {
+    const { submit, script } = render(app, form({ bc_num_hours: '1' }));
+    expect(submit.script.wall_time).toBe(3600);
+    expect(script).toMatch(/^#SBATCH --time=01:00:00$/m);
+    const root = stagedRoot();
+    const r = ruby([OOD_RB, 'render', appDir(app), root], JSON.stringify(form({ bc_num_hours: '3' })));
+    expect(r.status).toBe(3);
+    expect(r.stderr.trim()).toBe('tre-job: bc_num_hours: 3 is over the site maximum of 2 hours (maxTime 02:00:00)');
+    expect(listDir(root)).toEqual([]);
+  }, 30000);
 
   it('a bad value fails the render with tre-job\'s one line; nothing is staged', () => {
     const root = stagedRoot();
@@ -128,8 +139,11 @@ describe.each([
     expect(r.status).toBe(0);
     const f = JSON.parse(r.stdout) as { cluster: string[]; form: string[]; attributes: Record<string, Record<string, unknown>> };
     expect(f.cluster).toEqual(['tre']);
-    expect(f.form).toEqual(['cluster', 'image', 'registry_username', 'registry_token', 'runner', 'cpus', 'memory_gib', 'use_gpu', 'env_vars', 'container_args']);
+    expect(f.form).toEqual(['cluster', 'image', 'registry_username', 'registry_token', 'runner', 'cpus', 'memory_gib', 'bc_num_hours', 'use_gpu', 'env_vars', 'container_args']);
     expect(f.attributes.registry_token).toMatchObject({ widget: 'password_field', cacheable: false });
+    // The session's hours, bounded by the back-end's maxTime (02:00:00 here) and starting there.
+    expect(f.attributes.bc_num_hours).toMatchObject({ widget: 'number_field', min: 1, max: 2, step: 1, value: 2 });
+    expect(f.attributes.cluster?.options).toEqual([['tre', 'tre', { 'data-hide-use-gpu': true, 'data-max-bc-num-hours': 2 }]]);
     expect(f.form).not.toContain('service'); // fixed by submit.yml.erb, not the user's to choose
     expect(statSync(join(appDir(app), 'template', 'script.sh')).mode & 0o111).toBe(0o111);
   });
