@@ -154,20 +154,21 @@ export function formToSpec(form: OodForm, site: { maxTime: string }): Record<str
   return spec;
 }
 
-/** Name a spec-level error by the form field it came from (e.g. env.1 -> env_vars line 2). */
+/** Name each spec-level problem by the form field it came from (e.g. env.1 -> env_vars line 2). */
 export function formError(err: InputError, form: OodForm): InputError {
-  const [head, index] = err.field.split('.');
+  return err.map(({ field, problem }) => ({ field: formField(field, form), problem }));
+}
+
+function formField(field: string, form: OodForm): string {
+  const [head, index] = field.split('.');
   if (head === 'env' && index !== undefined && /^[0-9]+$/.test(index)) {
     // Numbered within the textarea the line came from: the app's lines come before the user's.
     const appLines = formLines(form.app_env_vars);
     const i = Number(index);
-    if (i < appLines.length) return new InputError(`app_env_vars line ${appLines[i]?.number} (set by the app)`, err.problem);
+    if (i < appLines.length) return `app_env_vars line ${appLines[i]?.number} (set by the app)`;
     const line = formLines(form.env_vars)[i - appLines.length];
-    return new InputError(`env_vars line ${line?.number ?? i - appLines.length + 1}`, err.problem);
+    return `env_vars line ${line?.number ?? i - appLines.length + 1}`;
   }
-  if (head === 'args' || head === 'runnerArgs') {
-    return new InputError(head === 'args' ? 'container_args' : 'runner_args', err.problem);
-  }
-  const mapped = FORM_FIELD[err.field];
-  return mapped ? new InputError(mapped, err.problem) : err;
+  if (head === 'args' || head === 'runnerArgs') return head === 'args' ? 'container_args' : 'runner_args';
+  return FORM_FIELD[field] ?? field;
 }

@@ -148,6 +148,15 @@ describe('the nearest known word', () => {
   });
 });
 
+describe('an OOD form', () => {
+  it("every spec-level problem, each named by the form field it came from", () => {
+    const form = { image: 'ghcr.io/mikej888/hello-tre:1.0', runner_args: '--privileged', env_vars: 'OK=1\nNOEQUALS' };
+    const result = runCliUnchecked(['ood', '--form-json', JSON.stringify(form)]);
+    expect(result.status).toBe(2);
+    expect(result.stderr).toBe('tre-job: runner_args: --privileged is not allowed here: it grants privilege\ntre-job: env_vars line 2: expected NAME=value, got "NOEQUALS"\n');
+  });
+});
+
 describe('--json: errors as one JSON object on stderr', () => {
   it('validate --json: problems with field, problem and line; exit 2; stdout empty', () => {
     const result = withSpec(`${IMAGE}memoryGiB: 8G\ncolour: red\n`, (file) => ['validate', file, '--json']);
