@@ -190,7 +190,7 @@ export function buildCli(io: CliIo): CommandUnknownOpts {
     .addArgument(new Argument('[shell]', 'bash or zsh').choices(['bash', 'zsh'] as const).default('bash' as const))
     .addHelpText(
       'after',
-      '\nExamples:\n  source <(tre-job completion bash)            # in ~/.bashrc\n  tre-job completion zsh > ~/.zfunc/_tre-job   # zsh, with fpath=(~/.zfunc $fpath) before compinit in ~/.zshrc',
+      '\nExamples:\n  tre-job completion bash > ~/.tre-job.bash   # then in ~/.bashrc: source ~/.tre-job.bash\n  tre-job completion zsh > ~/.zfunc/_tre-job   # zsh, with fpath=(~/.zfunc $fpath) before compinit in ~/.zshrc',
     )
     .action((shell) => out((require('./commands/completion') as typeof import('./commands/completion')).completionCommand(program, shell)));
 
