@@ -31,6 +31,17 @@ function tokenOptions<Args extends unknown[], Opts extends OptionValues>(command
     .addHelpText('after', '\nThe token may also come from $TRE_JOB_REGISTRY_TOKEN. It is never accepted as a flag value.');
 }
 
+/** What submit and resubmit share: the token, and how the job is submitted and followed. */
+function submitOptions<Args extends unknown[], Opts extends OptionValues>(command: Command<Args, Opts>) {
+  return tokenOptions(
+    command
+      .option('--dry-run', 'print the exact sbatch command line; write and submit nothing')
+      .option('--json', 'print a JSON object (jobId, jobDir, script, outputLog)')
+      .option('--wait', "follow the job on stderr until it ends, print its outputs dir, and exit with the job's exit status")
+      .option('--cancel-on-interrupt', 'with --wait: Ctrl-C cancels the job instead of asking'),
+  );
+}
+
 /** Build the CLI. Commands are loaded lazily so that start-up stays close to bare node. */
 export function buildCli(io: CliIo): CommandUnknownOpts {
   const out = io.stdout;
@@ -57,17 +68,13 @@ export function buildCli(io: CliIo): CommandUnknownOpts {
       .addHelpText('after', `\nExample:\n  tre-job render job.yaml > job.sh\n${EXAMPLE_SPEC}`),
   ).action((spec: string, options) => out((require('./commands/render') as typeof import('./commands/render')).renderCommand(spec, { ...options, warn })));
 
-  tokenOptions(
+  submitOptions(
     program
       .command('submit')
       .description('render into a new job directory (default under $HOME/tre-jobs/) and submit it with sbatch; prints the job id')
       .argument('<spec>', 'job spec file (YAML or JSON)')
       .option(...SITE_OPTION)
       .option('--job-dir <dir>', 'job directory to use instead of a new one')
-      .option('--dry-run', 'print the exact sbatch command line; write and submit nothing')
-      .option('--json', 'print a JSON object (jobId, jobDir, script, outputLog)')
-      .option('--wait', "follow the job on stderr until it ends, print its outputs dir, and exit with the job's exit status")
-      .option('--cancel-on-interrupt', 'with --wait: Ctrl-C cancels the job instead of asking')
       .addHelpText('after', '\nExamples:\n  tre-job submit job.yaml --token-file ~/.ghcr-token\n  tre-job submit job.yaml --token-file ~/.ghcr-token --wait'),
   ).action((spec: string, options) => {
     if (options.wait && !options.dryRun) io.defer((require('./commands/submit') as typeof import('./commands/submit')).submitAndWait(spec, { ...options, warn }, io));
@@ -167,16 +174,12 @@ export function buildCli(io: CliIo): CommandUnknownOpts {
     .addHelpText('after', '\nExamples:\n  tre-job init\n  tre-job init jupyter.yaml --service jupyter --image ghcr.io/my-org/my-jupyter:1.0')
     .action((file: string | undefined, options) => out((require('./commands/init') as typeof import('./commands/init')).initCommand(file, options)));
 
-  tokenOptions(
+  submitOptions(
     program
       .command('resubmit')
       .description('submit the spec a job kept in its directory again, with the site file it was submitted with, into a new job directory; prints the new job id')
       .argument('<jobid>', 'Slurm job id of a job submitted by tre-job (or an OOD session)')
       .option('--site <file>', 'site config (default: the one the job was submitted with)')
-      .option('--dry-run', 'print the exact sbatch command line; write and submit nothing')
-      .option('--json', 'print a JSON object (jobId, jobDir, script, outputLog), as submit --json')
-      .option('--wait', "as submit --wait: follow the new job, print its outputs dir, and exit with its exit status")
-      .option('--cancel-on-interrupt', 'with --wait: Ctrl-C cancels the job instead of asking')
       .addHelpText('after', '\nExamples:\n  tre-job resubmit 1234 --token-file ~/.ghcr-token\n  tre-job resubmit 1234 --token-stdin --wait < ~/.ghcr-token'),
   ).action((jobId: string, options) => {
     const resubmit = require('./commands/resubmit') as typeof import('./commands/resubmit');

@@ -2,12 +2,12 @@
 // session started through the app as the dashboard does (test/fixtures/ood/ood.rb renders
 // submit.yml.erb, stages and runs sbatch) with 1 hour asks Slurm for exactly that, not the site's
 // maxTime (06:00:00 on the stack); more hours than the back-end allows submits nothing.
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { BIN, ROOT } from '../helpers';
 import { describeE2E, homeOf, jobInfo, readToken, requireStack, runAs, shq, StackEnv } from './lib/stack';
-import { until } from './lib/tre';
+import { oodSiteDir, until } from './lib/tre';
 
 jest.setTimeout(180000);
 const APP = join(ROOT, 'ood', 'apps', 'jupyter');
@@ -23,11 +23,7 @@ describeE2E('Open OnDemand apps: Number of hours on the real stack', () => {
 
   beforeAll(() => {
     stack = requireStack() as StackEnv;
-    siteDir = mkdtempSync('/tmp/tre-e2e-ood-hours-site-');
-    mkdirSync(join(siteDir, 'clusters'));
-    copyFileSync(stack.site, join(siteDir, 'clusters', 'tre.yaml'));
-    for (const p of [siteDir, join(siteDir, 'clusters')]) chmodSync(p, 0o755);
-    chmodSync(join(siteDir, 'clusters', 'tre.yaml'), 0o644);
+    siteDir = oodSiteDir(stack, 'ood-hours');
   });
   afterAll(() => {
     if (jobId) spawnSync('scancel', [jobId]);

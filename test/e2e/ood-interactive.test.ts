@@ -3,12 +3,12 @@
 // tre-job.sh starts the Debian Jupyter test image and writes connection.yml; the test then renders
 // view.html.erb with it and sends exactly the POST that its Connect form makes (without OnDemand's
 // /node/ proxy: the server's base URL is /node/HOST/PORT/, so the path is the same on the node).
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { BIN, ROOT } from '../helpers';
 import { describeE2E, homeOf, jobInfo, podmanPsAll, readToken, requireStack, runAs, shq, StackEnv } from './lib/stack';
-import { processesOf, until } from './lib/tre';
+import { oodSiteDir, processesOf, until } from './lib/tre';
 
 jest.setTimeout(240000);
 const APP = join(ROOT, 'ood', 'apps', 'jupyter');
@@ -22,11 +22,7 @@ describeE2E('Open OnDemand Jupyter app on the real stack', () => {
 
   beforeAll(() => {
     stack = requireStack() as StackEnv;
-    siteDir = mkdtempSync('/tmp/tre-e2e-ood-interactive-site-');
-    mkdirSync(join(siteDir, 'clusters'));
-    copyFileSync(stack.site, join(siteDir, 'clusters', 'tre.yaml'));
-    for (const p of [siteDir, join(siteDir, 'clusters')]) chmodSync(p, 0o755);
-    chmodSync(join(siteDir, 'clusters', 'tre.yaml'), 0o644);
+    siteDir = oodSiteDir(stack, 'ood-interactive');
   });
   afterAll(() => {
     if (jobId) spawnSync('scancel', [jobId]);

@@ -5,11 +5,11 @@
 // signal-forwarding script_wrapper), submit it with sbatch and the native options, and
 // save the session record and form cache. Then the job runs on Slurm with rootless Podman.
 // Checks name this job's own scratch and container: other tests may run jobs as the same users.
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { BIN, ROOT } from '../helpers';
 import { describeE2E, homeOf, jobInfo, podmanPsAll, readNulList, readToken, requireStack, runAs, shq, StackEnv } from './lib/stack';
-import { finished, processesOf, Submitted, until, waitUntilSleeping } from './lib/tre';
+import { finished, oodSiteDir, processesOf, Submitted, until, waitUntilSleeping } from './lib/tre';
 
 jest.setTimeout(240000);
 const KILL_WAIT_MS = 5000;
@@ -44,11 +44,7 @@ describeE2E('Open OnDemand Run Batch Container app on the real stack', () => {
   beforeAll(() => {
     stack = requireStack() as StackEnv;
     token = readToken(stack);
-    siteDir = mkdtempSync('/tmp/tre-e2e-ood-site-');
-    mkdirSync(join(siteDir, 'clusters'));
-    copyFileSync(stack.site, join(siteDir, 'clusters', 'tre.yaml'));
-    for (const p of [siteDir, join(siteDir, 'clusters')]) chmodSync(p, 0o755);
-    chmodSync(join(siteDir, 'clusters', 'tre.yaml'), 0o644);
+    siteDir = oodSiteDir(stack, 'ood');
   });
   afterAll(() => rmSync(siteDir, { recursive: true, force: true }));
 

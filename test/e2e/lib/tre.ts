@@ -2,7 +2,7 @@
 // wait for the job, and read what it left behind.
 import { LOG } from '../../../src/contract';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { BIN } from '../../helpers';
@@ -154,4 +154,18 @@ export function killJobProcesses(jobId: string): number[] {
     }
   }
   return pids;
+}
+
+/**
+ * A site directory as the OOD apps read it (TRE_JOB_SITE_DIR): clusters/tre.yaml, a copy of the
+ * stack's site file, readable by the test users. Remove it with rmSync(dir, { recursive: true }).
+ */
+export function oodSiteDir(stack: StackEnv, name: string): string {
+  const dir = mkdtempSync(`/tmp/tre-e2e-${name}-site-`);
+  const clusters = join(dir, 'clusters');
+  mkdirSync(clusters);
+  copyFileSync(stack.site, join(clusters, 'tre.yaml'));
+  for (const p of [dir, clusters]) chmodSync(p, 0o755);
+  chmodSync(join(clusters, 'tre.yaml'), 0o644);
+  return dir;
 }
