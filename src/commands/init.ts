@@ -54,7 +54,9 @@ export function starterSpec(site: Site, options: { service?: ServiceKind; runtim
   const safeData = specFields().safeData ?? {};
   const lines = [
     `# A tre-job job spec, written by \`tre-job init\` for this site (\`tre-job site\` shows its rules).`,
-    `# One comment per field; \`tre-job schema\` describes every field.`,
+    `# One comment per field; \`tre-job help spec\` describes every field.`,
+    '# In the container, write results to /safe_outputs (kept in ~/outputs-NUMBER after the job)',
+    '# and temporary files to /scratch (deleted when the job ends).',
     '',
     options.image
       ? '# The image to run.'
