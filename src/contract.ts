@@ -65,6 +65,8 @@ export const LOG = {
   timeLimit: /tre-job INFO: Time limit (\S+): clean-up starts/,
   /** The trap's line when a signal ends the job (traps.hbs): the signal's name. */
   signalled: /tre-job ERROR: Job .* \((SIG[A-Z0-9]+)\): stopping the container and cleaning up/,
+  /** A service's "ready at" line (service.hbs): kind, host, port, and the base URL (TRE_BASE_URL, else /). */
+  ready: /^\S+ \S+ tre-job INFO: The (\w+) service is ready at http:\/\/([^/:\s]+):([0-9]+)(\/.*) \(password in .+\)$/gm,
   error: /tre-job ERROR: (.*)/g,
   next: /tre-job INFO: Next: (.*)/g,
 } as const;

@@ -3,7 +3,7 @@
 // Exit status: 0 ready, 3 still starting (try again), 1 ended, 2 not a service job (or a bad JOBID).
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { JOB_FILES } from '../contract';
+import { JOB_FILES, LOG } from '../contract';
 import { InputError } from '../errors';
 import { findJob, jobStatus, JobStatus, readLog } from '../jobs';
 import type { SubmittedJob } from '../record';
@@ -78,19 +78,15 @@ export function readConnection(jobDir: string): Connection | null {
   return { host, port, password, service: service as ServiceKind };
 }
 
-const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-
 /**
  * The base URL the job logged on its "ready at" line (the spec's TRE_BASE_URL as the job
  * expanded it), for this host and port; `/` without one. The last such line: a retried port logs anew.
  */
 export function baseUrlOf(log: string, connection: Connection): string {
-  const ready = new RegExp(
-    `^\\S+ \\S+ tre-job INFO: The ${connection.service} service is ready at http://${escapeRegExp(connection.host)}:${connection.port}(/.*) \\(password in .+\\)$`,
-    'gm',
-  );
   let base = '/';
-  for (const match of log.matchAll(ready)) base = match[1] ?? base;
+  for (const [, service, host, port, url] of log.matchAll(LOG.ready)) {
+    if (service === connection.service && host === connection.host && Number(port) === connection.port && url) base = url;
+  }
   return base;
 }
 
@@ -205,8 +201,9 @@ export async function connectCommand(
   const site = loadSite(options.site);
   const slurm = new SlurmClient(site);
   const record = findJob(jobId, site.jobsDir, slurm);
-  const service = serviceOf(record.jobDir);
-  if (service === null) throw new InputError('JOBID', `job ${jobId} is not a service job (its spec has no service: jupyter, rstudio or http)`);
+  // The record says so since tre-job kept it there; older records (null) leave it to the script.
+  const service = record.service ?? serviceOf(record.jobDir);
+  if (service === null || service === undefined) throw new InputError('JOBID', `job ${jobId} is not a service job (its spec has no service: jupyter, rstudio or http)`);
   let shown = '';
   for (;;) {
     const info = await connectInfo(record, slurm, service);
