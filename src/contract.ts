@@ -54,6 +54,9 @@ export const EXIT = { failed: 1, timeLimit: 124, hangup: 129, interrupt: 130, ca
 export const TOKEN_ENV = 'TRE_JOB_REGISTRY_TOKEN';
 
 /** The job's log: `YYYY-MM-DD HH:MM:SS tre-job LEVEL: message`, and the lines tre-job reads back. */
+/** A Slurm job id as tre-job accepts it: JOBID, or ARRAYID_TASK. */
+export const JOB_ID = /^[0-9]+(_[0-9]+)?$/;
+
 export const LOG = {
   line: /^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) tre-job (INFO|WARNING|ERROR): (.*)$/,
   started: /tre-job INFO: Job ([0-9]+(?:_[0-9]+)?) started on /,

@@ -1,6 +1,6 @@
 // A job as tre-job knows it: its record (record.ts), its output.log, and what Slurm says.
 import { existsSync, readFileSync } from 'node:fs';
-import { EXIT, LOG, LogFacts, logFacts } from './contract';
+import { EXIT, JOB_ID, LOG, LogFacts, logFacts } from './contract';
 import { InputError } from './errors';
 import { JobRecord, listJobRecords, readJobRecord, SubmittedJob, writeJobRecord } from './record';
 import type { SlurmClient } from './slurm/client';
@@ -51,7 +51,7 @@ export function listJobs(jobsDir: string, queue: () => SlurmJob[]): JobRecord[] 
 
 /** The job's record: from the user's records, else from Slurm's WorkDir (an OOD session, or a job tre-job did not record). */
 export function findJob(jobId: string, jobsDir: string, slurm: SlurmClient): SubmittedJob {
-  if (!/^[0-9]+(_[0-9]+)?$/.test(jobId)) throw new InputError('JOBID', `"${jobId}" is not a Slurm job id`);
+  if (!JOB_ID.test(jobId)) throw new InputError('JOBID', `"${jobId}" is not a Slurm job id`);
   const known = (record: JobRecord | null): record is SubmittedJob => record?.jobId === jobId;
   const record = listJobRecords(jobsDir)
     .map((r) => withJobId(r, () => []))

@@ -3,6 +3,8 @@
 // completes to follows from its name in the usage (`--site <file>`, `<jobid>`) or its choices;
 // job ids come from `tre-job complete-jobids`, which reads the user's own job records (no Slurm).
 import type { CommandUnknownOpts as Command, Help, Option } from '@commander-js/extra-typings';
+import { JOB_ID } from '../contract';
+import { escapeControls } from '../errors';
 import { shq } from '../render/quote';
 import { listJobRecords } from '../record';
 import { loadSite } from '../site/load';
@@ -84,9 +86,11 @@ _tre_job_values() {
   case $1 in
     file) compopt -o filenames 2>/dev/null; mapfile -t COMPREPLY < <(compgen -f -- "$cur") ;;
     dir) compopt -o filenames 2>/dev/null; mapfile -t COMPREPLY < <(compgen -d -- "$cur") ;;
-    jobid) # your own job records, most recent first
+    jobid) # your own job records, most recent first; compared as text (compgen -W would expand them)
       compopt -o nosort 2>/dev/null
-      mapfile -t COMPREPLY < <(compgen -W "$(command tre-job complete-jobids 2>/dev/null)" -- "$cur") ;;
+      local id
+      COMPREPLY=()
+      while IFS= read -r id; do [[ $id == "$cur"* ]] && COMPREPLY+=("$id"); done < <(command tre-job complete-jobids 2>/dev/null) ;;
     topic) mapfile -t COMPREPLY < <(compgen -W ${words(model.topics)} -- "$cur") ;;
     none | '') COMPREPLY=() ;;
     *) mapfile -t COMPREPLY < <(compgen -W "\${1//,/ }" -- "$cur") ;;
@@ -244,9 +248,10 @@ export function completeJobIdsCommand(options: { describe?: boolean }): string {
     const lines = listJobRecords(loadSite().jobsDir)
       .reverse()
       .flatMap((record) => {
-        if (record.jobId === null || seen.has(record.jobId)) return [];
+        // Only what a Slurm job id can be: a record is a file, and the shell reads these lines.
+        if (record.jobId === null || !JOB_ID.test(record.jobId) || seen.has(record.jobId)) return [];
         seen.add(record.jobId);
-        return [options.describe ? `${record.jobId}:${record.jobName}, submitted ${record.submittedAt.slice(0, 16).replace('T', ' ')}` : record.jobId];
+        return [options.describe ? `${record.jobId}:${escapeControls(`${record.jobName}, submitted ${record.submittedAt.slice(0, 16).replace('T', ' ')}`)}` : record.jobId];
       });
     return lines.map((line) => `${line}\n`).join('');
   } catch {

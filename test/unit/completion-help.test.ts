@@ -1,7 +1,7 @@
 // Completion scripts (bash, zsh) and help (help COMMAND|TOPIC, the man page), all generated
 // from the commander program itself: each test reads what to expect from the program.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, CommandUnknownOpts, Option } from '@commander-js/extra-typings';
 import { buildCli } from '../../src/cli';
@@ -35,6 +35,8 @@ const records = [
   { jobId: '303', jobName: 'newest', submittedAt: '2026-03-01T10:00:00.000Z' },
   { jobId: '202', jobName: 'jupyter', submittedAt: '2026-02-01T10:00:00.000Z' },
   { jobId: null, jobName: 'pending-ood', submittedAt: '2026-04-01T10:00:00.000Z' },
+  // A record is a file: what it says is not run, nor offered unless it is a job id.
+  { jobId: '1$(touch PWNED-record)', jobName: 'evil\n$(touch PWNED-name)', submittedAt: '2025-01-01T10:00:00.000Z' },
 ];
 records.forEach((record, index) => {
   const jobDir = join(home, 'tre-jobs', `job-${index}`);
@@ -119,6 +121,19 @@ describe('bash completion', () => {
     }
   });
 
+  it('runs nothing that a job id line holds (they are compared as text, not expanded)', () => {
+    const evil = join(dir.path, 'evil-bin');
+    mkdirSync(evil, { recursive: true });
+    writeFileSync(join(evil, 'tre-job'), "#!/bin/sh\nprintf '%s\\n' '1$(touch PWNED-bash)' '1*' '12'\n");
+    chmodSync(join(evil, 'tre-job'), 0o755);
+    const file = join(dir.path, 'completion-evil.bash');
+    writeFileSync(file, bashScript);
+    const call = `source ${shq(file)}; COMP_WORDS=(tre-job logs 1); COMP_CWORD=2; _tre_job; printf '%s\\n' "\${COMPREPLY[@]}"`;
+    const result = spawnSync('bash', ['-c', call], { cwd: work, env: { ...env, PATH: `${evil}:${env.PATH}` }, encoding: 'utf8' });
+    expect(result.stdout.split('\n').filter(Boolean)).toEqual(['1$(touch PWNED-bash)', '1*', '12']);
+    expect(readdirSync(work).filter((name) => name.startsWith('PWNED'))).toEqual([]);
+  });
+
   it('completes commands and topics for help', () => {
     expect(tab('tre-job help ex')).toEqual(['exit-codes']);
     expect(tab('tre-job help ')).toEqual([...visible(program()).map((c) => c.name()), ...TOPICS.map((t) => t.name)]);
@@ -128,7 +143,8 @@ describe('bash completion', () => {
 describe('complete-jobids', () => {
   // The built CLI, because Node reads $HOME from the process's real environment, not process.env.
   it('prints the ids of your job records, most recent first; --describe adds name and time', () => {
-    expect(runBin(['complete-jobids'], { env })).toEqual({ status: 0, stdout: '303\n202\n101\n', stderr: '' });
+    expect(runBin(['complete-jobids'], { env, cwd: work })).toEqual({ status: 0, stdout: '303\n202\n101\n', stderr: '' });
+    expect(readdirSync(work).filter((name) => name.startsWith('PWNED'))).toEqual([]);
     expect(runBin(['complete-jobids', '--describe'], { env }).stdout).toBe(
       '303:newest, submitted 2026-03-01 10:00\n202:jupyter, submitted 2026-02-01 10:00\n101:hello, submitted 2026-01-01 10:00\n',
     );
