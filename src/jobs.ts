@@ -1,5 +1,5 @@
 // A job as tre-job knows it: its record (record.ts), its output.log, and what Slurm says.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { EXIT, JOB_ID, LOG, LogFacts, logFacts } from './contract';
 import { InputError } from './errors';
 import { JobRecord, listJobRecords, readJobRecord, SubmittedJob, writeJobRecord } from './record';
@@ -53,9 +53,11 @@ export function listJobs(jobsDir: string, queue: () => SlurmJob[]): JobRecord[] 
 export function findJob(jobId: string, jobsDir: string, slurm: SlurmClient): SubmittedJob {
   if (!JOB_ID.test(jobId)) throw new InputError('JOBID', `"${jobId}" is not a Slurm job id`);
   const known = (record: JobRecord | null): record is SubmittedJob => record?.jobId === jobId;
+  // The newest: a job id Slurm has given again belongs to the latest job that got it.
   const record = listJobRecords(jobsDir)
     .map((r) => withJobId(r, () => []))
-    .find(known);
+    .filter(known)
+    .pop();
   if (record) return record;
   const job = slurm.showJob(jobId);
   const uid = process.getuid?.();
@@ -169,6 +171,23 @@ function endedReason(state: string, exitStatus: number | null, facts: LogFacts):
 }
 
 /**
+ * Whether Slurm's job is the one of this record: it ran in the record's directory, as the user.
+ * Slurm reuses job ids (after a reset, or when they wrap), so an old record's id may name a
+ * new job, even another user's.
+ */
+export function isJobOf(record: JobRecord, job: SlurmJob): boolean {
+  const uid = process.getuid?.();
+  if (job.uid !== null && uid !== undefined && uid !== 0 && job.uid !== uid) return false;
+  const dirs = jobDirsOf(job);
+  if (dirs.includes(record.jobDir)) return true;
+  try {
+    return dirs.includes(realpathSync(record.jobDir)); // Slurm has the real path where $HOME is a link
+  } catch {
+    return false;
+  }
+}
+
+/**
  * Current status: Slurm's view (`slurm`: scontrol's answer) while it remembers the job, the
  * log's afterwards. (Slurm state, log facts) -> (STATE, PHASE, EXIT, reason):
  *
@@ -195,7 +214,8 @@ function endedReason(state: string, exitStatus: number | null, facts: LogFacts):
  * Slurm cannot say who cancelled a job (scontrol has no such field; sacct may be off), so the
  * reason says where the job was instead.
  */
-export function jobStatus(record: JobRecord, slurm: SlurmJob | null): JobStatus {
+export function jobStatus(record: JobRecord, answer: SlurmJob | null): JobStatus {
+  const slurm = answer !== null && isJobOf(record, answer) ? answer : null;
   const facts = logFacts(readLog(record.outputLog));
   const active = slurm !== null && ACTIVE_STATES.has(slurm.state);
   const state = active ? slurm.state : endedState(slurm?.state ?? null, facts);

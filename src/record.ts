@@ -5,7 +5,7 @@
 // so that `status` finds it wherever it is. Beside it the job keeps the spec it was rendered
 // from (keepSpec), so that `tre-job resubmit` can render it again.
 import { JOB_FILES } from './contract';
-import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, existsSync, fstatSync, lstatSync, openSync, readdirSync, readFileSync, realpathSync, renameSync, Stats, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { jobsRoot, listedJobDirs, listJobDir, unlistJobDir, writePrivateFile } from './jobdir';
 import type { Job } from './jobspec/resolve';
@@ -107,15 +107,47 @@ export function writeJobRecord(record: JobRecord): void {
   listJobDir(record.jobDir);
 }
 
-/** The record in `dir`, or null if there is none (or it is unreadable). */
+/** The names keepSpec gives the kept spec: nothing else in a record is read as one. */
+export const KEPT_SPEC_NAMES: readonly string[] = [JOB_FILES.spec, JOB_FILES.spec.replace(/\.yaml$/, '.json')];
+
+/**
+ * The record in `dir`, or null if there is none, it is unreadable, or it is not the user's own.
+ * A record names a site file and a spec that `resubmit` uses, and a directory that `status`
+ * lists: so the directory and job.json must be the user's, not symlinks, and writable by no
+ * one else (a job directory is 0700), and the record must name the directory it is in. A
+ * record planted in a shared directory that a job ran in (Slurm's WorkDir) is not taken.
+ */
 export function readJobRecord(dir: string): JobRecord | null {
   try {
+    const text = readOwnFile(dir, RECORD);
+    if (text === null) return null;
     // Older records lack the fields added since: containerName and source (before OOD sessions
     // had a record), the kept spec's fields, service and runtime.
     const defaults = { containerName: null, source: 'submit', ...NOT_KEPT, service: null, runtime: null } as const;
-    return { ...defaults, ...(JSON.parse(readFileSync(join(dir, RECORD), 'utf8')) as Partial<JobRecord>) } as JobRecord;
+    const record = { ...defaults, ...(JSON.parse(text) as Partial<JobRecord>) } as JobRecord;
+    if (typeof record.jobDir !== 'string' || realpathSync(record.jobDir) !== realpathSync(dir)) return null;
+    return record;
   } catch {
     return null;
+  }
+}
+
+/** Whether a file or directory is the user's own and writable by no one else. */
+function ownedPrivately(stat: Stats): boolean {
+  const uid = process.getuid?.();
+  return (uid === undefined || stat.uid === uid) && (stat.mode & 0o022) === 0;
+}
+
+/** `dir/name` as text if both are the user's own (not symlinks, writable by no one else); else null. */
+export function readOwnFile(dir: string, name: string): string | null {
+  const dirStat = lstatSync(dir);
+  if (!dirStat.isDirectory() || !ownedPrivately(dirStat)) return null;
+  const fd = openSync(join(dir, name), constants.O_RDONLY | constants.O_NOFOLLOW);
+  try {
+    const stat = fstatSync(fd);
+    return stat.isFile() && ownedPrivately(stat) ? readFileSync(fd, 'utf8') : null;
+  } finally {
+    closeSync(fd);
   }
 }
 

@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { InputError } from '../errors';
 import { findJob } from '../jobs';
-import { siteFileOf, SubmittedJob } from '../record';
+import { KEPT_SPEC_NAMES, readOwnFile, siteFileOf, SubmittedJob } from '../record';
 import { loadSite } from '../site/load';
 import { SlurmClient } from '../slurm/client';
 import type { FollowIo } from './logs';
@@ -33,6 +33,15 @@ function resubmit(jobId: string, options: ResubmitCommandOptions): Submission {
   return submitSpec(keptSpecOf(record, options), options);
 }
 
+/** The kept spec's text if it is the user's own file (not a symlink, writable by no one else). */
+function keptText(dir: string, name: string): string | null {
+  try {
+    return readOwnFile(dir, name);
+  } catch {
+    return null;
+  }
+}
+
 /** The job's kept spec and the site file to render it with; bad input if it has none. */
 function keptSpecOf(record: SubmittedJob, options: ResubmitCommandOptions): SpecToSubmit {
   const job = `job ${record.jobId}`;
@@ -45,7 +54,9 @@ function keptSpecOf(record: SubmittedJob, options: ResubmitCommandOptions): Spec
     );
   }
   const file = join(record.jobDir, record.spec);
+  if (!KEPT_SPEC_NAMES.includes(record.spec)) throw refuse(`its record names ${record.spec}, which is not a spec tre-job keeps`);
   if (!existsSync(file)) throw refuse(`its kept spec ${file} is gone`);
+  if (keptText(record.jobDir, record.spec) === null) throw refuse(`its kept spec ${file} is not a file of yours that only you can write`);
   if (record.source === 'ood') options.warn?.(`tre-job: ${job} was an OnDemand session: the new job runs outside OnDemand (it is not on the dashboard)\n`);
   const source = record.specSource ?? null;
   if (options.site !== undefined) return { file, source, site: options.site, resubmitOf: record.jobId };

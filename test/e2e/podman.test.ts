@@ -139,7 +139,7 @@ describeE2E('podman batch jobs on the real stack', () => {
     const before = readdirSync(join(homeOf('alice'), 'tre-jobs')).length;
     const result = treJobAs('alice', ['submit', writeSpec({ image: 'docker.io/library/busybox:1' }), '--site', stack.site]);
     expect(result.status).toBe(2);
-    expect(result.stderr).toBe('tre-job: image: registry docker.io is not allowed here (allowed: 127.0.0.1:5000, ghcr.io)\n');
+    expect(result.stderr).toBe('tre-job: image: registry docker.io is not allowed here (allowed: 127.0.0.1:5000, ghcr.io) (line 1)\n');
     expect(readdirSync(join(homeOf('alice'), 'tre-jobs')).length).toBe(before);
   });
 });

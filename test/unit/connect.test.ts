@@ -51,13 +51,17 @@ async function tre(args: string[]): Promise<CliResult> {
 async function submitted(spec: Record<string, unknown>): Promise<string> {
   const result = await tre(['submit', writeYaml(dir.path, 'spec.yaml', { image: 'ghcr.io/mikej888/hello-tre:1.0', safeData: 'none', ...spec }), '--site', site, '--json']);
   expect(result.stderr).toBe('');
-  return (JSON.parse(result.stdout) as { jobDir: string }).jobDir;
+  slurmJobDir = (JSON.parse(result.stdout) as { jobDir: string }).jobDir;
+  return slurmJobDir;
 }
+
+/** Where Slurm says the job runs: the last submitted job's directory (Slurm's WorkDir). */
+let slurmJobDir = '';
 
 /** What Slurm says about the job (none: it has forgotten it). */
 function slurmSays(state: string | null, reason = 'None', uid = userInfo().uid): void {
   const line = (jobDir: string) => `JobId=${JOB} JobName=hello-tre:1.0 UserId=someone(${uid}) JobState=${state} Reason=${reason} ExitCode=0:15 RunTime=00:00:05 NodeList=node1 WorkDir=${jobDir} StdOut=${jobDir}/output.log\n`;
-  writeFileSync(jobsFile(), state === null ? '' : line(join(dir.path, 'elsewhere')));
+  writeFileSync(jobsFile(), state === null ? '' : line(slurmJobDir));
 }
 
 const log = (jobDir: string, ...messages: string[]) =>

@@ -290,7 +290,7 @@ describe('9. services: the ready URL, and a service that exits by itself', () =>
 });
 
 describe('10. exit status of a job that did not complete', () => {
-  const line = (state: string, exit: string) => `JobId=7 JobName=probe:1.0 UserId=alice(1000) JobState=${state} Reason=None ExitCode=${exit} RunTime=00:00:00 NodeList=(null) WorkDir=/tmp StdOut=/tmp/x`;
+  const line = (state: string, exit: string) => `JobId=7 JobName=probe:1.0 UserId=alice(1000) JobState=${state} Reason=None ExitCode=${exit} RunTime=00:00:00 NodeList=(null) WorkDir=${f.jobDir} StdOut=${f.jobDir}/output.log`;
 
   it('shellStatus never gives 0 for a job that did not complete', () => {
     const cases = [

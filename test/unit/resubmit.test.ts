@@ -2,7 +2,7 @@
 // the fixture's home and sites (test/fixtures/shims.ts), a fake sbatch that gives each job a new
 // id, and the recording scontrol shim (Slurm knows no job: found by their records only).
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import os = require('node:os');
 import { join } from 'node:path';
 import { parse } from 'yaml';
@@ -114,9 +114,28 @@ describe('the spec kept in the job directory', () => {
 
   it('a record written before there were these fields still reads, each of them null', () => {
     const dir = join(f.root, 'old');
-    mkdirSync(dir);
-    writeFileSync(join(dir, 'job.json'), JSON.stringify({ jobId: '7', cluster: null, jobName: 'probe:1.0', image: IMAGE, submittedAt: '2026-01-01T00:00:00.000Z', jobDir: dir, outputLog: join(dir, 'output.log') }));
+    mkdirSync(dir, { mode: 0o700 });
+    writeFileSync(join(dir, 'job.json'), JSON.stringify({ jobId: '7', cluster: null, jobName: 'probe:1.0', image: IMAGE, submittedAt: '2026-01-01T00:00:00.000Z', jobDir: dir, outputLog: join(dir, 'output.log') }), { mode: 0o600 });
     expect(readJobRecord(dir)).toMatchObject({ jobId: '7', containerName: null, source: 'submit', spec: null, site: null, specSource: null, resubmitOf: null, service: null, runtime: null });
+  });
+
+  it('a record is taken only from a directory of the user that no one else can write, naming that directory', () => {
+    const record = (dir: string) => JSON.stringify({ jobId: '7', cluster: null, jobName: 'probe:1.0', image: IMAGE, submittedAt: '2026-01-01T00:00:00.000Z', jobDir: dir, outputLog: join(dir, 'output.log'), spec: 'spec.yaml', site: '/tmp/evil-site.yaml' });
+    const make = (name: string, dirMode: number, fileMode: number, names = (dir: string) => dir) => {
+      const dir = join(f.root, name);
+      mkdirSync(dir, { mode: dirMode });
+      writeFileSync(join(dir, 'job.json'), record(names(dir)), { mode: fileMode });
+      return dir;
+    };
+    expect(readJobRecord(make('private', 0o700, 0o600))).not.toBeNull();
+    expect(readJobRecord(make('shared-dir', 0o777, 0o600))).toBeNull(); // anyone could have put it there
+    expect(readJobRecord(make('group-dir', 0o770, 0o600))).toBeNull();
+    expect(readJobRecord(make('shared-file', 0o700, 0o666))).toBeNull();
+    expect(readJobRecord(make('elsewhere', 0o700, 0o600, () => join(f.root, 'private')))).toBeNull(); // names another directory
+    const linked = join(f.root, 'linked');
+    mkdirSync(linked, { mode: 0o700 });
+    symlinkSync(join(f.root, 'private', 'job.json'), join(linked, 'job.json'));
+    expect(readJobRecord(linked)).toBeNull();
   });
 
   it('ood --job-dir keeps the equivalent spec (as --spec prints it) and records it', () => {

@@ -68,8 +68,8 @@ const PULL_NEXT = 'check that the image and tag exist in the registry';
 const pullFailed = (jobId: string) => [...pulling(jobId), error(3, PULL_ERROR), ...end(1, `failed before the container ran: ${PULL_ERROR}`, PULL_NEXT)];
 
 /** What `scontrol show job -o` says of one of this user's jobs. */
-const slurmLine = (jobId: string, state: string, exitCode: string, reason = 'None') =>
-  `JobId=${jobId} JobName=probe:1.0 UserId=alice(${UID}) JobState=${state} Reason=${reason} ExitCode=${exitCode} RunTime=00:00:09 NodeList=node1 WorkDir=/tmp StdOut=/tmp/x`;
+const slurmLine = (jobId: string, state: string, exitCode: string, reason = 'None', dir = dirOf(jobId)) =>
+  `JobId=${jobId} JobName=probe:1.0 UserId=alice(${UID}) JobState=${state} Reason=${reason} ExitCode=${exitCode} RunTime=00:00:09 NodeList=node1 WorkDir=${dir} StdOut=${dir}/output.log`;
 
 interface Row {
   what: string;
@@ -109,8 +109,13 @@ const ROWS: Row[] = [
 const idOf = (i: number) => String(100 + i);
 
 /** A job directory as `submit` leaves it: job.json and output.log. */
+/** Where jobDir() puts a job, and where Slurm says it runs. */
+function dirOf(jobId: string): string {
+  return join(home(), 'tre-jobs', `job-${jobId}`);
+}
+
 function jobDir(jobId: string, submittedAt: string, log: string[]): JobRecord {
-  const path = join(home(), 'tre-jobs', `job-${jobId}`);
+  const path = dirOf(jobId);
   mkdirSync(path);
   const record: JobRecord = { jobId, cluster: null, jobName: 'probe:1.0', image: IMAGE, submittedAt, jobDir: path, outputLog: join(path, 'output.log'), containerName: `probe-${jobId}`, source: 'submit' };
   writeFileSync(join(path, 'job.json'), JSON.stringify(record));
@@ -163,6 +168,24 @@ describe('(Slurm state, log) -> (STATE, PHASE, EXIT, reason): every row, in one 
     expect(status().stdout.split('\n')).toHaveLength(1500 + 2);
     expect(statusJson('--state', 'running', '--since', '2026-11-01')).toHaveLength(500);
     expect(scontrolCalls()).toEqual(['show job -o', 'show job -o']);
+  });
+});
+
+describe('a job id Slurm has given again', () => {
+  it("an old record is not paired with Slurm's new job of that id (another directory); status JOBID shows the newest record", () => {
+    const old = jobDir('88', dec1(9, 0), exited('88', 0));
+    const newer = join(home(), 'tre-jobs', 'job-88-again');
+    mkdirSync(newer);
+    writeFileSync(join(newer, 'job.json'), JSON.stringify({ ...old, jobDir: newer, outputLog: join(newer, 'output.log'), submittedAt: dec1(15, 0) }));
+    writeFileSync(join(newer, 'output.log'), running('88').join('\n'));
+    writeFileSync(queueFile(), `${slurmLine('88', 'RUNNING', '0:0', 'None', newer)}\n`);
+    const listed = statusJson();
+    expect(listed.map((s) => [s.jobDir, s.state])).toEqual([
+      [old.jobDir, 'COMPLETED'], // from its own log, not Slurm's RUNNING
+      [newer, 'RUNNING'],
+    ]);
+    const one = JSON.parse(runCliUnchecked(['status', '88', '--site', site, '--json']).stdout) as JobStatus[];
+    expect(one.map((s) => [s.jobDir, s.state])).toEqual([[newer, 'RUNNING']]);
   });
 });
 
@@ -276,7 +299,7 @@ describe('the log as the real script writes it', () => {
     }
     writeFileSync(record().outputLog, (await done).output);
   }
-  const line = (state: string, exitCode: string) => parseJobLine(slurmLine('42', state, exitCode));
+  const line = (state: string, exitCode: string) => parseJobLine(slurmLine('42', state, exitCode, 'None', f.jobDir));
 
   it('scancel (TERM) while running: CANCELLED, cancelled, 143', async () => {
     await runUntil({ SHIM_RUN_SLEEP: '30' }, 'SIGTERM');
