@@ -5,7 +5,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { JOB_FILES, LOG } from '../contract';
 import { InputError } from '../errors';
-import { findJob, jobStatus, JobStatus, readLog } from '../jobs';
+import { findJob, isJobOf, jobStatus, JobStatus, readLog } from '../jobs';
+import { shellWord } from '../render/quote';
 import type { SubmittedJob } from '../record';
 import type { ServiceKind } from '../service';
 import { loadSite } from '../site/load';
@@ -64,6 +65,8 @@ export function serviceOf(jobDir: string): ServiceKind | null {
   return readConnection(jobDir)?.service ?? null;
 }
 
+const HOST = /^[A-Za-z0-9][A-Za-z0-9.-]*$/;
+
 /** connection.yml, read as the job writes it (no YAML typing: a hex password of digits stays a string). */
 export function readConnection(jobDir: string): Connection | null {
   let text: string;
@@ -74,16 +77,18 @@ export function readConnection(jobDir: string): Connection | null {
   }
   const field = (name: string) => new RegExp(`^${name}: (.*)$`, 'm').exec(text)?.[1] ?? '';
   const [host, port, password, service] = [field('host'), Number(field('port')), field('password'), field('service')];
-  if (!host || !Number.isInteger(port) || port <= 0 || !password || !SERVICES.includes(service as ServiceKind)) return null;
+  // The host and port reach a command line (the tunnel): only what a host name and a port can be.
+  if (!HOST.test(host) || !Number.isInteger(port) || port <= 0 || port > 65535 || !password || !SERVICES.includes(service as ServiceKind)) return null;
   return { host, port, password, service: service as ServiceKind };
 }
 
 /**
  * The base URL the job logged on its "ready at" line (the spec's TRE_BASE_URL as the job
- * expanded it), for this host and port; `/` without one. The last such line: a retried port logs anew.
+ * expanded it), for this host and port; null if this run has not logged it (a connection.yml
+ * left by an earlier run is not this one's). The last such line: a retried port logs anew.
  */
-export function baseUrlOf(log: string, connection: Connection): string {
-  let base = '/';
+export function baseUrlOf(log: string, connection: Connection): string | null {
+  let base: string | null = null;
   for (const [, service, host, port, url] of log.matchAll(LOG.ready)) {
     if (service === connection.service && host === connection.host && Number(port) === connection.port && url) base = url;
   }
@@ -139,17 +144,18 @@ export async function connectInfo(record: SubmittedJob, slurm: SlurmClient, serv
   });
   // A job that is cleaning up is ending: its connection.yml is about to go, and the service with it.
   const ending = status.detail === 'cleaning up' || status.detail === 'finished';
-  if (job === null || !ACTIVE_STATES.has(job.state) || ending) return answer({ ended: true, detail: status.detail });
-  const connection = readConnection(record.jobDir);
-  if (!connection) return answer({ detail: progress(status, log, service) });
-  const path = baseUrlOf(log, connection);
+  if (job === null || !isJobOf(record, job) || !ACTIVE_STATES.has(job.state) || ending) return answer({ ended: true, detail: status.detail });
+  // Ready only while it runs and this run's log says so: a requeued job may find the file of its last run.
+  const connection = job.state === 'RUNNING' ? readConnection(record.jobDir) : null;
+  const path = connection && baseUrlOf(log, connection);
+  if (!connection || !path) return answer({ detail: progress(status, log, service) });
   const withToken = (url: string) => (service === 'jupyter' ? `${url}?token=${connection.password}` : null);
   const url = `http://${connection.host}:${connection.port}${path}`;
   const local = `http://localhost:${connection.port}${path}`;
   const { hostname, userInfo } = require('node:os') as typeof import('node:os');
   const tunnel = (await reachable(connection.host, connection.port))
     ? null
-    : { command: `ssh -N -L ${connection.port}:${connection.host}:${connection.port} ${hostname()}`, url: withToken(local) ?? local };
+    : { command: ['ssh', '-N', '-L', `${connection.port}:${connection.host}:${connection.port}`, hostname()].map(shellWord).join(' '), url: withToken(local) ?? local };
   return answer({
     ready: true,
     url,

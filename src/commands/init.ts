@@ -8,7 +8,7 @@ import { InputError } from '../errors';
 import { parseSpec } from '../jobspec/load';
 import { parseImageRef } from '../jobspec/image';
 import { resolveJob, seconds } from '../jobspec/resolve';
-import { shq } from '../render/quote';
+import { shellWord } from '../render/quote';
 import { reservedEnvNames, BASE_URL_ENV, PASSWORD_ENV, ServiceKind } from '../service';
 import { loadSite } from '../site/load';
 import type { Site } from '../site/schema';
@@ -28,8 +28,6 @@ const STARTER = { cpus: 2, memoryGiB: 4, time: '01:00:00' };
 const hhmmss = (total: number) => [Math.floor(total / 3600), Math.floor(total / 60) % 60, total % 60].map((n) => String(n).padStart(2, '0')).join(':');
 /** A value as YAML reads it back (plain when that is safe, else quoted). */
 const scalar = (value: string) => stringify(value, { lineWidth: 0 }).trimEnd();
-/** A word for a command line the user copies (quoted only when needed). */
-const shellWord = (word: string) => (/^[A-Za-z0-9._\/+-]+$/.test(word) ? word : shq(word));
 
 /** A flag's value that must be one of the spec field's choices, named by the flag. */
 function choice<T extends string>(flag: string, value: string | undefined, choices: readonly string[]): T | undefined {

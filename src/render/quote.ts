@@ -16,6 +16,11 @@ export function shq(value: string): string {
   return `'${value.replace(/'/g, `'\\''`).replace(/\r/g, () => `'$'\\r''`)}'`;
 }
 
+/** A word for a command line the user reads or pastes: as written when no shell would change it, else shq'd. */
+export function shellWord(value: string): string {
+  return /^[A-Za-z0-9._:@/+-]+$/.test(value) ? value : shq(value);
+}
+
 // ${NAME} or $NAME (a back-end variable), or \$ (a literal dollar sign).
 const EXPANSION = /\\\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)/g;
 

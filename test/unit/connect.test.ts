@@ -101,6 +101,30 @@ describe('tre-job connect', () => {
     });
   });
 
+  it("a connection.yml of an earlier run (requeued, pending again; or running without this run's ready line) gives no password", async () => {
+    const jobDir = await submitted({ service: 'jupyter' });
+    ready(jobDir, 32849);
+    slurmSays('PENDING', 'BeginTime');
+    const pending = await tre(['connect', JOB, '--site', site, '--json']);
+    expect(pending.status).toBe(3);
+    expect(pending.stdout).not.toContain(PASSWORD);
+    slurmSays('RUNNING');
+    log(jobDir, `Job ${JOB} started on node1`, 'Pulling ghcr.io/mikej888/hello-tre:1.0');
+    const running = await tre(['connect', JOB, '--site', site, '--json']);
+    expect(running.status).toBe(3);
+    expect(running.stdout).not.toContain(PASSWORD);
+  });
+
+  it('a host in connection.yml that is no host name is not used (it would reach the tunnel command line)', async () => {
+    const jobDir = await submitted({ service: 'jupyter' });
+    ready(jobDir, 32849);
+    writeFileSync(join(jobDir, 'connection.yml'), `host: x;id\nport: 32849\npassword: ${PASSWORD}\nservice: jupyter\n`, { mode: 0o600 });
+    slurmSays('RUNNING');
+    const result = await tre(['connect', JOB, '--site', site]);
+    expect(result.status).toBe(3);
+    expect(result.stdout).toBe('');
+  });
+
   it('a running service job before it answers: says what it is doing', async () => {
     const jobDir = await submitted({ service: 'jupyter' });
     slurmSays('RUNNING');
@@ -228,6 +252,7 @@ describe('connect reads what the rendered service script writes', () => {
       for (const stream of [child.stdout, child.stderr]) stream?.on('data', (d: Buffer) => appendFileSync(join(f.jobDir, 'output.log'), d));
       writeFileSync(join(f.jobDir, 'job.json'), JSON.stringify({ jobId: JOB, cluster: null, jobName: 'probe:1.0', image: 'probe', submittedAt: '', jobDir: f.jobDir, outputLog: join(f.jobDir, 'output.log'), containerName: null, source: 'submit' }));
       const siteOfFixture = writeYaml(dir.path, 'site2.yaml', { sbatch: '/bin/false', scontrol: join(dir.path, 'scontrol'), scancel: '/bin/false', jobsDir: f.jobDir.replace(/\/[^/]+$/, '') });
+      slurmJobDir = f.jobDir;
       slurmSays('RUNNING');
       let stdout = '';
       await until(() => existsSync(join(f.jobDir, 'connection.yml')), 10000);
