@@ -23,8 +23,9 @@ export class InputError extends Error {
   readonly field: string;
   readonly problem: string;
   readonly problems: readonly Problem[];
-  constructor(field: string, problem: string, more: readonly Problem[] = []) {
-    const problems = [{ field, problem }, ...more].map((p) => ({ ...p, field: escapeControls(p.field), problem: escapeControls(p.problem) }));
+  constructor(field: string, problem: string, more: readonly Problem[] = [], line?: number) {
+    const first: Problem = line === undefined ? { field, problem } : { field, problem, line };
+    const problems = [first, ...more].map((p) => ({ ...p, field: escapeControls(p.field), problem: escapeControls(p.problem) }));
     super(problems.map(problemLine).join('\n'));
     this.field = problems[0]?.field ?? '';
     this.problem = problems[0]?.problem ?? '';
@@ -35,9 +36,7 @@ export class InputError extends Error {
   static of(problems: readonly Problem[]): InputError {
     const [first, ...more] = problems;
     if (!first) throw new Error('InputError.of: no problem');
-    const error = new InputError(first.field, first.problem, more);
-    if (first.line !== undefined) (error.problems[0] as Problem).line = first.line;
-    return error;
+    return new InputError(first.field, first.problem, more, first.line);
   }
 
   /** The same problems in the order of their lines in the file (those without a line last). */

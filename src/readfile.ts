@@ -10,11 +10,6 @@ export interface YamlFile {
   lineOf: (path: readonly (string | number)[]) => number | undefined;
 }
 
-/** Read a YAML or JSON file (JSON is YAML); bad syntax or a missing file is bad input. */
-export function readYamlFile(file: string, field: string): unknown {
-  return readYamlDocument(file, field).value;
-}
-
 /**
  * Read a YAML or JSON file. A syntax error is reported as `FILE:LINE:COL: ...`, every one of
  * them, one line each, as compilers do (editors jump to it).

@@ -2,6 +2,7 @@
 // text; the topics (what is not a command) and the man page are built from the data the CLI
 // itself runs on (the commands and options, the spec's zod schema, contract.ts), so no help
 // text can drift from what tre-job does.
+import { CONNECT_EXIT } from './connect';
 import type { CommandUnknownOpts as Command, Help } from '@commander-js/extra-typings';
 import { EXIT, JOB_FILES, STATE_DIRS, TOKEN_ENV } from '../contract';
 import { InputError } from '../errors';
@@ -104,8 +105,17 @@ export const TOPICS: readonly Topic[] = [
         heading: 'tre-job',
         items: [
           ['0', 'success'],
-          ['1', 'something outside tre-job failed: sbatch or squeue refused, a file could not be read or written'],
+          ['1', 'something outside tre-job failed: sbatch or scontrol refused, a file could not be read or written'],
           ['2', 'bad input: the spec, the site file or a flag; one line `tre-job: FIELD: problem` per problem, and nothing was written or submitted'],
+        ],
+      },
+      {
+        heading: 'tre-job connect',
+        items: [
+          [String(CONNECT_EXIT.ready), 'the service is ready: its URL and password are printed'],
+          [String(CONNECT_EXIT.ended), 'the job has ended (or is ending): no password'],
+          [String(CONNECT_EXIT.notService), 'not a service job, or not a job of yours'],
+          [String(CONNECT_EXIT.starting), 'still starting: ask again, or use --wait'],
         ],
       },
       {
@@ -277,6 +287,6 @@ export function manCommand(program: Command): string {
     ...commands.map((command) => roffCommand(help, command)),
     ...TOPICS.map(roffTopic),
     '.SH SEE ALSO',
-    '\\fBsbatch\\fR(1), \\fBsqueue\\fR(1), \\fBscancel\\fR(1), \\fBpodman\\-run\\fR(1), \\fBapptainer\\fR(1)',
+    '\\fBsbatch\\fR(1), \\fBscontrol\\fR(1), \\fBscancel\\fR(1), \\fBpodman\\-run\\fR(1), \\fBapptainer\\fR(1)',
   ].join('\n')}\n`;
 }

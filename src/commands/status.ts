@@ -1,4 +1,4 @@
-import { InputError } from '../errors';
+import { escapeControls, InputError } from '../errors';
 import { findJob, jobStatus, JobStatus, listJobs, slurmQueue } from '../jobs';
 import type { JobRecord } from '../record';
 import { loadSite } from '../site/load';
@@ -139,6 +139,6 @@ function table(statuses: JobStatus[]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)));
   const line = (r: string[]) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i] as number))).join('  ').trimEnd();
   const indent = ' '.repeat((widths[0] as number) + 2);
-  const notes = (s: JobStatus) => (s.reason === null || s.state === 'COMPLETED' ? [] : [s.reason, ...(s.next ? [`next: ${s.next}`] : [])].map((note) => indent + note));
+  const notes = (s: JobStatus) => (s.reason === null || s.state === 'COMPLETED' ? [] : [s.reason, ...(s.next ? [`next: ${s.next}`] : [])].map((note) => indent + escapeControls(note))); // the log's words: the container writes to it too
   return [line(header), ...statuses.flatMap((s, i) => [line(rows[i] as string[]), ...notes(s)])].join('\n') + '\n';
 }

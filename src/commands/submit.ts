@@ -115,10 +115,11 @@ export function submitSpec(input: SpecToSubmit, options: SubmitCommandOptions): 
     return { record: null, slurm, printed };
   }
   makeJobDir(dir, fresh);
-  const kept = keepSpec(dir, { ...input, text });
-  writeJobFiles(files, prepared.script, prepared.token);
+  let kept;
   let submission;
   try {
+    kept = keepSpec(dir, { ...input, text });
+    writeJobFiles(files, prepared.script, prepared.token);
     submission = slurm.submit(files.script, dir);
   } catch (err) {
     // Nothing was submitted: leave no credentials (or, for a directory we made, nothing at all).

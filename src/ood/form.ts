@@ -1,6 +1,6 @@
 // Open OnDemand form values (all strings, as OOD passes them) -> a job spec for the same
 // pipeline as `tre-job submit`, so that both paths render from one model.
-import { InputError } from '../errors';
+import { InputError, Problems } from '../errors';
 import { seconds } from '../jobspec/resolve';
 
 /** The batch container app's form attributes (ood/apps/batch_container/form.yml). */
@@ -135,12 +135,14 @@ export function formToSpec(form: OodForm, site: { maxTime: string }): Record<str
   if (runner) spec.runtime = runner;
   if (form.container_name?.trim() && runner !== 'apptainer') spec.name = form.container_name.trim();
   if (flag(form.reuse_sif) && runner === 'apptainer') spec.reuseSif = true;
-  const cpus = count(form.cpus, 'cpus');
+  // Every problem of the form's own fields, one line each, not only the first.
+  const problems = new Problems();
+  const cpus = problems.attempt(() => count(form.cpus, 'cpus'));
   if (cpus !== undefined) spec.cpus = cpus;
-  const memory = count(form.memory_gib, 'memory_gib');
+  const memory = problems.attempt(() => count(form.memory_gib, 'memory_gib'));
   if (memory !== undefined) spec.memoryGiB = memory;
   if (flag(form.use_gpu)) spec.gpu = true;
-  const time = hoursToTime(form.bc_num_hours, site.maxTime);
+  const time = problems.attempt(() => hoursToTime(form.bc_num_hours, site.maxTime));
   if (time !== undefined) spec.time = time;
   if (form.service?.trim()) spec.service = form.service.trim();
   // The app's own lines come first, so that the user's may use what they set.
@@ -150,7 +152,8 @@ export function formToSpec(form: OodForm, site: { maxTime: string }): Record<str
     ...formLines(form.app_container_args).flatMap(({ line, number }) => splitWords(line, `app_container_args line ${number} (set by the app)`)),
     ...formLines(form.container_args).flatMap(({ line, number }) => splitWords(line, `container_args line ${number}`)),
   ];
-  spec.runnerArgs = formLines(form.runner_args).flatMap(({ line, number }) => splitWords(line, `runner_args line ${number}`));
+  spec.runnerArgs = problems.attempt(() => formLines(form.runner_args).flatMap(({ line, number }) => splitWords(line, `runner_args line ${number}`))) ?? [];
+  problems.throwIfAny();
   return spec;
 }
 

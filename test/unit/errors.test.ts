@@ -149,6 +149,13 @@ describe('the nearest known word', () => {
 });
 
 describe('an OOD form', () => {
+  it("every problem of the form's own fields, one line each", () => {
+    const form = { image: 'ghcr.io/mikej888/hello-tre:1.0', cpus: 'x', memory_gib: 'y', bc_num_hours: '99' };
+    const result = runCliUnchecked(['ood', '--form-json', JSON.stringify(form)]);
+    expect(result.status).toBe(2);
+    expect(result.stderr.split('\n').filter(Boolean).map((line) => line.split(':')[1]?.trim())).toEqual(['cpus', 'memory_gib', 'bc_num_hours']);
+  });
+
   it("every spec-level problem, each named by the form field it came from", () => {
     const form = { image: 'ghcr.io/mikej888/hello-tre:1.0', runner_args: '--privileged', env_vars: 'OK=1\nNOEQUALS' };
     const result = runCliUnchecked(['ood', '--form-json', JSON.stringify(form)]);
