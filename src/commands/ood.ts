@@ -121,16 +121,20 @@ export function oodCommand(options: OodCommandOptions): string {
   const form = readForm(options);
   const site = loadSite(options.site);
   const spec = inFormTerms(form, () => parseSpec(formToSpec(form, site)));
+  // The spec to run the form's job outside OnDemand (--spec, and the one kept for resubmit): without
+  // the app's own lines, which are for OnDemand's proxy (the Jupyter app's base URL, and its XSRF
+  // check turned off because the proxy's Connect button posts the password).
+  const outside = () => stringify(parseSpec(formToSpec({ ...form, app_env_vars: '', app_container_args: '' }, site)), { lineWidth: 0 });
   // No line folding: yaml's folding can split a surrogate pair (an emoji, say) and corrupt the value.
-  if (options.spec) return stringify(spec, { lineWidth: 0 });
+  if (options.spec) return outside();
   if (options.jobDir === undefined) return inFormTerms(form, () => prepare(spec, options, undefined, false, site).script);
   const dir = resolve(options.jobDir);
   return inFormTerms(form, () => {
     const prepared = prepare(spec, options, dir, true, site);
     const files = jobFiles(makeJobDir(dir, false), JOB_FILES.oodScript);
     writeJobFiles(files, prepared.script, prepared.token);
-    // The equivalent spec (as --spec prints it) is kept too, so that `tre-job resubmit` can run the session again.
-    const kept = keepSpec(dir, { text: stringify(spec, { lineWidth: 0 }), source: null, site: siteFileOf(options.site) });
+    // The spec --spec prints is kept too, so that `tre-job resubmit` can run the session again.
+    const kept = keepSpec(dir, { text: outside(), source: null, site: siteFileOf(options.site) });
     const record = jobRecord(prepared.job, { jobId: null, cluster: null, jobDir: dir, source: 'ood' }, options.session ?? 'JOBID', kept);
     writeJobRecord(record);
     const submission: OodSubmission = {

@@ -38,6 +38,17 @@ describe('tre-job ood --spec', () => {
       expect(require('yaml').parse(result.stdout).env).toEqual([`V=${value}`]);
     }
   });
+
+  it("is the job outside OnDemand: the user's lines without the app's own (the Jupyter app's proxy base URL and XSRF setting)", () => {
+    const form = {
+      image: 'ghcr.io/a/b:1', service: 'jupyter', env_vars: 'MINE=1', container_args: '--debug',
+      app_env_vars: 'TRE_BASE_URL=/node/${HOSTNAME}/${TRE_PORT}/', app_container_args: '--NotebookApp.disable_check_xsrf=True',
+    };
+    const spec = require('yaml').parse(runCliUnchecked(['ood', '--form-json', JSON.stringify(form), '--spec']).stdout);
+    expect([spec.env, spec.args]).toEqual([['MINE=1'], ['--debug']]);
+    // The session itself still gets them.
+    expect(runCliUnchecked(['ood', '--form-json', JSON.stringify(form)]).stdout).toContain('disable_check_xsrf');
+  });
 });
 
 const SIX = { maxTime: '06:00:00' };
