@@ -217,5 +217,11 @@ export function buildCli(io: CliIo): CommandUnknownOpts {
     .addHelpText('after', '\nExample:\n  man -l <(tre-job man)')
     .action(() => out((require('./commands/help') as typeof import('./commands/help')).manCommand(program)));
 
+  // Listed in the order a new user meets them (help, man, completion all read this order).
+  (program.commands as CommandUnknownOpts[]).sort((a, b) => listed(a.name()) - listed(b.name()));
   return program;
 }
+
+const COMMAND_ORDER = ['site', 'init', 'validate', 'submit', 'status', 'logs', 'connect', 'resubmit', 'render', 'schema', 'ood', 'gc', 'completion', 'help', 'man'];
+/** A command's place in COMMAND_ORDER; one not listed (a hidden one) comes last. */
+const listed = (name: string) => (COMMAND_ORDER.includes(name) ? COMMAND_ORDER.indexOf(name) : COMMAND_ORDER.length);
