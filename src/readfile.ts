@@ -5,6 +5,8 @@ import { InputError, oneLine } from './errors';
 
 /** A parsed YAML or JSON file, and where each value is in it. */
 export interface YamlFile {
+  /** The file exactly as it was read (and parsed): once, so a pipe works and nothing changes between. */
+  bytes: Buffer;
   value: unknown;
   /** The 1-based line of the value at `path` (e.g. ['env', 0]), if it is in the file. */
   lineOf: (path: readonly (string | number)[]) => number | undefined;
@@ -15,15 +17,16 @@ export interface YamlFile {
  * them, one line each, as compilers do (editors jump to it).
  */
 export function readYamlDocument(file: string, field: string): YamlFile {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = readFileSync(file, 'utf8');
+    bytes = readFileSync(file);
   } catch (err) {
     throw new InputError(field, `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
   }
+  const text = bytes.toString('utf8');
   const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false });
+  const lines = new LineCounter(text);
   if (doc.errors.length) {
-    const lines = new LineCounter(text);
     throw InputError.of(
       doc.errors.map((error) => {
         const { line, col } = lines.at(error.pos[0]);
@@ -31,8 +34,8 @@ export function readYamlDocument(file: string, field: string): YamlFile {
       }),
     );
   }
-  const lines = new LineCounter(text);
   return {
+    bytes,
     value: plain(doc.toJS({ mapAsMap: true })),
     lineOf: (path) => {
       const node = doc.getIn(path, true) as { range?: [number, number, number] } | undefined;

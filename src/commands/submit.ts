@@ -1,15 +1,12 @@
-import { readFileSync, rmSync, statSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { stringify } from 'yaml';
 import { credentialsIndexEntry, jobFiles, makeJobDir, newJobDirPath, recordCredentialsJob, writeJobFiles } from '../jobdir';
-import { InputError } from '../errors';
 import { shq } from '../render/quote';
 import { jobRecord, keepSpec, siteFileOf, SpecOrigin, SubmittedJob, writeJobRecord } from '../record';
 import { SlurmClient } from '../slurm/client';
 import { loadSite } from '../site/load';
-import { BUILT_IN_SITE, Site } from '../site/schema';
-import { loadSpecFile } from '../jobspec/load';
-import type { JobSpec } from '../jobspec/schema';
+import { BUILT_IN_SITE } from '../site/schema';
+import { readSpecFile } from '../jobspec/load';
 import type { FollowIo } from './logs';
 import { prepare, PrepareOptions } from '../prepare';
 
@@ -63,40 +60,6 @@ export async function printAndWait(submit: () => Submission, options: SubmitComm
 }
 
 /**
- * The spec in `file` and its exact bytes, which are kept in the job directory. The file is read
- * again after parsing: if it changed meanwhile, the kept copy might not be what was rendered. A
- * pipe (`submit /dev/stdin`, `<(...)`) can be read only once: the equivalent YAML is kept (as
- * `ood --spec` prints a form's).
- */
-function readSpecExactly(file: string, site: Site): { spec: JobSpec; text: Buffer | string } {
-  if (!isFile(file)) {
-    const spec = loadSpecFile(file, site);
-    return { spec, text: stringify(spec, { lineWidth: 0 }) };
-  }
-  const read = () => {
-    try {
-      return readFileSync(file);
-    } catch {
-      return null; // loadSpecFile says why
-    }
-  };
-  const before = read();
-  const spec = loadSpecFile(file, site);
-  const after = read();
-  if (before === null || after === null || !before.equals(after)) throw new InputError('spec', `${file} changed while tre-job read it: submit it again`);
-  return { spec, text: after };
-}
-
-/** Whether `file` is a regular file (or what it is cannot be told: loadSpecFile says why). */
-function isFile(file: string): boolean {
-  try {
-    return statSync(file).isFile();
-  } catch {
-    return true;
-  }
-}
-
-/**
  * Render `input` into a new job directory (or --job-dir), keep the spec there, submit it with
  * sbatch and write the job record. `submit` and `resubmit` both come here.
  */
@@ -104,7 +67,8 @@ export function submitSpec(input: SpecToSubmit, options: SubmitCommandOptions): 
   const fresh = options.jobDir === undefined;
   const site = input.site === null ? BUILT_IN_SITE : loadSite(input.site);
   const dir = options.jobDir !== undefined ? resolve(options.jobDir) : newJobDirPath(site.jobsDir);
-  const { spec, text } = readSpecExactly(input.file, site);
+  // The bytes parsed are the bytes kept: read once, so a pipe (`submit <(...)`) works too.
+  const { spec, bytes: text } = readSpecFile(input.file, site);
   const prepared = prepare(spec, options, dir, !options.dryRun, site);
   const files = jobFiles(dir);
   const slurm = new SlurmClient(site);

@@ -16,7 +16,12 @@ const specLines = new WeakMap<JobSpec, YamlFile['lineOf']>();
  * the site's problems (time over the maximum, a refused runner argument) in the same run.
  */
 export function loadSpecFile(file: string, site?: Site): JobSpec {
-  const { value, lineOf } = readYamlDocument(file, 'spec');
+  return readSpecFile(file, site).spec;
+}
+
+/** loadSpecFile, with the bytes it parsed (submit keeps them in the job directory). */
+export function readSpecFile(file: string, site?: Site): { spec: JobSpec; bytes: Buffer } {
+  const { bytes, value, lineOf } = readYamlDocument(file, 'spec');
   let spec: JobSpec;
   try {
     spec = parseSpec(value);
@@ -25,7 +30,7 @@ export function loadSpecFile(file: string, site?: Site): JobSpec {
     throw withLinesOf(site ? withSiteProblems(err, value, site) : err, lineOf);
   }
   specLines.set(spec, lineOf);
-  return spec;
+  return { spec, bytes };
 }
 
 // Fields other checks depend on: without a valid one, the site's checks would report
