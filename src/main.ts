@@ -1,6 +1,7 @@
 // Entry point: runs the CLI and maps errors to exit codes (0 ok, 2 bad input, 1 anything else).
 import { writeSync } from 'node:fs';
 import { CommanderError } from 'commander';
+import type { CommandUnknownOpts } from '@commander-js/extra-typings';
 import { buildCli, CliIo } from './cli';
 import { exitCodeOf, InputError, oneLine, OutputClosedError, Problem, problemLine } from './errors';
 
@@ -61,10 +62,11 @@ function report(err: unknown, io: Io, json: boolean): number {
   return exitCode;
 }
 
-/** --json before any `--`: errors are then one JSON object on stderr too. */
-function wantsJson(argv: string[]): boolean {
+/** --json before any `--`, to a command that has it: errors are then one JSON object on stderr too. */
+function wantsJson(argv: string[], program: CommandUnknownOpts): boolean {
   const end = argv.indexOf('--');
-  return (end < 0 ? argv : argv.slice(0, end)).includes('--json');
+  const command = program.commands.find((c) => c.name() === argv[0]);
+  return (end < 0 ? argv : argv.slice(0, end)).includes('--json') && command?.options.some((o) => o.long === '--json') === true;
 }
 
 /**
@@ -73,6 +75,7 @@ function wantsJson(argv: string[]): boolean {
  */
 export function run(argv: string[], io: Io = processIo): number | Promise<number> {
   let deferred: Promise<number> | undefined;
+  let program: CommandUnknownOpts | undefined;
   try {
     const cliIo: CliIo = {
       stdout: io.stdout,
@@ -85,11 +88,13 @@ export function run(argv: string[], io: Io = processIo): number | Promise<number
       },
       defer: (p) => (deferred = p),
     };
-    buildCli(cliIo).parse(argv, { from: 'user' });
+    program = buildCli(cliIo);
+    program.parse(argv, { from: 'user' });
   } catch (err) {
-    return report(err, io, wantsJson(argv));
+    return report(err, io, program !== undefined && wantsJson(argv, program));
   }
-  return deferred ? deferred.catch((err: unknown) => report(err, io, wantsJson(argv))) : 0;
+  const json = wantsJson(argv, program);
+  return deferred ? deferred.catch((err: unknown) => report(err, io, json)) : 0;
 }
 
 export function main(argv: string[]): void {

@@ -193,6 +193,11 @@ describe('--json: errors as one JSON object on stderr', () => {
     expect(existsSync(join(dir.path, 'out'))).toBe(false);
   });
 
+  it('a command without --json reports its errors as lines (--json there is an unknown option)', () => {
+    const result = runCliUnchecked(['logs', '5', '--json']);
+    expect([result.status, result.stderr]).toEqual([2, "tre-job: unknown option '--json'\n"]);
+  });
+
   it('an argument after -- is not a --json flag', () => {
     const result = withSpec('cpus: 2\n', (file) => ['validate', file, '--', '--json']);
     expect(result.stderr.startsWith('tre-job: ')).toBe(true);
