@@ -70,6 +70,10 @@ describeE2E('registry token hygiene on the real stack', () => {
 
   it.each(['podman', 'apptainer'])('%s: keeps the token out of every place Slurm, the node and the job dir keep', async (runtime) => {
     const token = readToken(stack);
+    const uid = runAs('alice', 'id -u').stdout.trim();
+    const places = () => [homeOf('alice'), `/run/user/${uid}`];
+    // Files of alice's own that hold it already (a token file she keeps, as the README suggests) are hers, not the job's.
+    const before = filesContaining(places(), token);
     const sampler = sampleProcesses(token);
     // The token reaches tre-job through $TRE_JOB_REGISTRY_TOKEN: the submit environment must not keep it.
     const submitted = submitAs('alice', stack, probeSpec(stack, { runtime, env: { PROBE_SLEEP: '3' } }), { tokenInEnv: true });
@@ -96,9 +100,9 @@ describeE2E('registry token hygiene on the real stack', () => {
     } finally {
       const { job, log, outputs } = await finished(submitted);
       sampler.stop();
-      // Nothing left behind holds it: this job's dir, its outputs, the home (other jobs' dirs aside), the runtime dir.
-      const uid = runAs('alice', 'id -u').stdout.trim();
-      expect(filesContaining([submitted.jobDir, outputs, homeOf('alice'), `/run/user/${uid}`], token)).toEqual([]);
+      // Nothing the job left behind holds it: this job's dir, its outputs, the home (other jobs' dirs aside), the runtime dir.
+      expect(filesContaining([submitted.jobDir, outputs], token)).toEqual([]);
+      expect(filesContaining(places(), token)).toEqual(before);
       expect(job.exitCode).toBe(0);
       expect(log).not.toContain(token);
     }
