@@ -4,7 +4,7 @@ import { EXIT, JOB_ID, LOG, LogFacts, logFacts } from './contract';
 import { InputError } from './errors';
 import { JobRecord, listJobRecords, readJobRecord, SubmittedJob, writeJobRecord } from './record';
 import type { SlurmClient } from './slurm/client';
-import { ACTIVE_STATES, jobDirsOf, pendingText, shellStatus, SlurmJob } from './slurm/scontrol';
+import { ACTIVE_STATES, isAnotherUsers, jobDirsOf, pendingText, shellStatus, SlurmJob } from './slurm/scontrol';
 
 /**
  * The record with its job id. An OOD session's record has none at first (OnDemand runs sbatch
@@ -60,8 +60,7 @@ export function findJob(jobId: string, jobsDir: string, slurm: SlurmClient): Sub
     .pop();
   if (record) return record;
   const job = slurm.showJob(jobId);
-  const uid = process.getuid?.();
-  if (job && job.uid !== null && uid !== undefined && uid !== 0 && job.uid !== uid) {
+  if (job && isAnotherUsers(job)) {
     throw new InputError('JOBID', `job ${jobId} is not yours: only its owner can read its log and status`);
   }
   if (job?.stdOut) {
@@ -176,8 +175,7 @@ function endedReason(state: string, exitStatus: number | null, facts: LogFacts):
  * new job, even another user's.
  */
 export function isJobOf(record: JobRecord, job: SlurmJob): boolean {
-  const uid = process.getuid?.();
-  if (job.uid !== null && uid !== undefined && uid !== 0 && job.uid !== uid) return false;
+  if (isAnotherUsers(job)) return false;
   const dirs = jobDirsOf(job);
   if (dirs.includes(record.jobDir)) return true;
   try {

@@ -32,6 +32,12 @@ function ownerUid(userId: string): number | null {
   return uid === undefined ? null : Number(uid);
 }
 
+/** Whether Slurm says the job is another user's (root may look at every user's job). */
+export function isAnotherUsers(job: SlurmJob): boolean {
+  const uid = process.getuid?.();
+  return job.uid !== null && uid !== undefined && uid !== 0 && job.uid !== uid;
+}
+
 /** `pending (Resources)`, or `pending` while Slurm has no reason yet (Reason=None). */
 export function pendingText(job: SlurmJob): string {
   return job.reason && job.reason !== 'None' ? `pending (${job.reason})` : 'pending';
