@@ -16,6 +16,10 @@ export interface OodForm {
   runner_args?: string;
   env_vars?: string;
   container_args?: string;
+  /** Batch app only: one item a line; each non-blank line is one task of a Slurm job array (spec array.items). */
+  array_items?: string;
+  /** With array_items: how many tasks may run at once (spec array.parallel); empty: as many as Slurm allows. */
+  array_parallel?: string;
   /** Whole hours of wall time (OOD's bc_num_hours), 1 to the site's maxTime; empty: maxTime. */
   bc_num_hours?: string;
   /** Interactive apps (ood/apps/jupyter, ood/apps/rstudio): a hidden field, jupyter | rstudio | http. */
@@ -27,7 +31,7 @@ export interface OodForm {
 }
 
 /** Form attributes that tre-job reads; others (cluster, the token field, OOD's own) are ignored. */
-export const FIELDS = ['image', 'registry_username', 'runner', 'reuse_sif', 'container_name', 'cpus', 'memory_gib', 'use_gpu', 'runner_args', 'env_vars', 'container_args', 'bc_num_hours', 'service', 'app_env_vars', 'app_container_args'] as const;
+export const FIELDS = ['image', 'registry_username', 'runner', 'reuse_sif', 'container_name', 'cpus', 'memory_gib', 'use_gpu', 'runner_args', 'env_vars', 'container_args', 'array_items', 'array_parallel', 'bc_num_hours', 'service', 'app_env_vars', 'app_container_args'] as const;
 
 /** The fields an app sets itself, never from the user's form: a service app's service, and its own lines. */
 export const APP_FIELDS = { service: 'service', env: 'app_env_vars', args: 'app_container_args' } as const satisfies Record<string, (typeof FIELDS)[number]>;
@@ -44,13 +48,16 @@ const FORM_FIELD: Record<string, string> = {
   gpu: 'use_gpu',
   time: 'bc_num_hours',
   service: 'service',
+  array: 'array_items',
+  'array.items': 'array_items',
+  'array.parallel': 'array_parallel',
 };
 
-/** Lines of a textarea: CR LF or LF, blank lines skipped; each with its 1-based line number. */
+/** Lines of a textarea: CR LF or LF (a last line's CR too), blank lines skipped; each with its 1-based line number. */
 export function formLines(text: string | undefined): { line: string; number: number }[] {
   return (text ?? '')
-    .split(/\r?\n/)
-    .map((line, index) => ({ line, number: index + 1 }))
+    .split('\n')
+    .map((line, index) => ({ line: line.replace(/\r$/, ''), number: index + 1 }))
     .filter(({ line }) => line.trim() !== '');
 }
 
@@ -145,6 +152,13 @@ export function formToSpec(form: OodForm, site: { maxTime: string }): Record<str
   const time = problems.attempt(() => hoursToTime(form.bc_num_hours, site.maxTime));
   if (time !== undefined) spec.time = time;
   if (form.service?.trim()) spec.service = form.service.trim();
+  // A job array: one task a non-blank line, taken as written. No lines: a normal job, and
+  // array_parallel (a value the form may have kept from an earlier session) does not apply.
+  const items = formLines(form.array_items).map(({ line }) => line);
+  if (items.length) {
+    const parallel = problems.attempt(() => count(form.array_parallel, 'array_parallel'));
+    spec.array = parallel === undefined ? { items } : { items, parallel };
+  }
   // The app's own lines come first, so that the user's may use what they set.
   const env = [...formLines(form.app_env_vars), ...formLines(form.env_vars)].map(({ line }) => line.replace(/^\s+/, ''));
   if (env.length) spec.env = env;
@@ -171,6 +185,12 @@ function formField(field: string, form: OodForm): string {
     if (i < appLines.length) return `app_env_vars line ${appLines[i]?.number} (set by the app)`;
     const line = formLines(form.env_vars)[i - appLines.length];
     return `env_vars line ${line?.number ?? i - appLines.length + 1}`;
+  }
+  const item = /^array\.items\.([0-9]+)$/.exec(field);
+  if (item) {
+    // array.items.I is the I-th non-blank line of the textarea.
+    const i = Number(item[1]);
+    return `array_items line ${formLines(form.array_items)[i]?.number ?? i + 1}`;
   }
   if (head === 'args' || head === 'runnerArgs') return head === 'args' ? 'container_args' : 'runner_args';
   return FORM_FIELD[field] ?? field;

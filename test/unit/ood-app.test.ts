@@ -313,7 +313,7 @@ describe('form.yml.erb, manifest, template and job card', () => {
     expect(f.cluster).toEqual(['gpu01', 'tre']);
     expect(f.form).toEqual([
       'cluster', 'image', 'registry_username', 'registry_token', 'runner', 'reuse_sif', 'container_name', 'cpus', 'memory_gib', 'bc_num_hours',
-      'use_gpu', 'runner_args', 'env_vars', 'container_args',
+      'use_gpu', 'runner_args', 'env_vars', 'container_args', 'array_items', 'array_parallel',
     ]);
     const a = f.attributes;
     // Each back-end bounds the hours by its site's maxTime (OnDemand's dynamic form: data-max-FIELD on the option).
@@ -327,7 +327,11 @@ describe('form.yml.erb, manifest, template and job card', () => {
     expect(a.use_gpu.widget).toBe('check_box');
     expect(a.cpus.widget).toBe('number_field');
     expect(a.memory_gib.widget).toBe('number_field');
-    for (const k of ['runner_args', 'env_vars', 'container_args']) expect(a[k].widget).toBe('text_area');
+    for (const k of ['runner_args', 'env_vars', 'container_args', 'array_items']) expect(a[k].widget).toBe('text_area');
+    expect(a.array_items.label).toBe('Items (one per line, optional)');
+    expect(a.array_items.help).toMatch(/one task of a Slurm job array.*\$\{TRE_ITEM\}.*\$\{TRE_TASK\}.*outputs-NUMBER\/TASK/s);
+    expect(a.array_parallel).toMatchObject({ widget: 'number_field', label: 'Tasks at once', min: 1, step: 1 });
+    expect(a.array_parallel).not.toHaveProperty('value'); // empty: as many as Slurm allows
     for (const k of ['image', 'registry_username', 'container_name']) expect(a[k].widget).toBe('text_field');
   });
 

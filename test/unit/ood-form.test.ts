@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { oodContract } from '../../src/commands/ood';
 import { JOB_FILES, LOG, TOKEN_ENV } from '../../src/contract';
 import { InputError } from '../../src/errors';
-import { APP_FIELDS, FIELDS, formToSpec, hoursToTime, splitWords } from '../../src/ood/form';
+import { APP_FIELDS, FIELDS, formError, formToSpec, hoursToTime, splitWords } from '../../src/ood/form';
 import { runBin, runCli, runCliUnchecked, tempDir, writeYaml } from '../helpers';
 
 describe('splitWords', () => {
@@ -102,6 +102,39 @@ describe('formToSpec', () => {
   });
 });
 
+describe('formToSpec: array_items (a Slurm job array, batch app only)', () => {
+  it('maps a 3-line textarea, with a blank line and CR LF, to array.items', () => {
+    expect(formToSpec({ image: 'x', array_items: 'a\r\n\r\nb\r\n  \t \nc\r' }, SIX)).toMatchObject({ array: { items: ['a', 'b', 'c'] } });
+    expect(formToSpec({ image: 'x', array_items: 'a\nb\nc\n' }, SIX).array).toEqual({ items: ['a', 'b', 'c'] });
+  });
+
+  it('takes each line as written, apart from the line break: spaces, quotes and ${...} stay', () => {
+    expect(formToSpec({ image: 'x', array_items: ' two words \r\n"q" \'s\' ${USER}' }, SIX).array).toEqual({ items: [' two words ', '"q" \'s\' ${USER}'] });
+  });
+
+  it('no lines is a normal job: no array key, and array_parallel does not apply', () => {
+    for (const array_items of [undefined, '', '\r\n', '  \n\t\n']) {
+      expect(formToSpec({ image: 'x', array_items, array_parallel: '2' }, SIX)).not.toHaveProperty('array');
+    }
+  });
+
+  it('maps array_parallel (Tasks at once) to array.parallel; empty leaves it to Slurm', () => {
+    expect(formToSpec({ image: 'x', array_items: 'a\nb', array_parallel: ' 2 ' }, SIX).array).toEqual({ items: ['a', 'b'], parallel: 2 });
+    expect(formToSpec({ image: 'x', array_items: 'a\nb', array_parallel: '' }, SIX).array).toEqual({ items: ['a', 'b'] });
+    expect(() => formToSpec({ image: 'x', array_items: 'a', array_parallel: 'two' }, SIX)).toThrow(new InputError('array_parallel', 'must be a whole number, got "two"'));
+  });
+
+  it("names the spec's array problems by the form field, an item by its line in the textarea", () => {
+    const form = { image: 'x', array_items: 'a\r\n\r\nb\r\nc' };
+    const named = (field: string) => formError(new InputError(field, 'bad'), form).message;
+    expect(named('array.items.0')).toBe('array_items line 1: bad');
+    expect(named('array.items.2')).toBe('array_items line 4: bad'); // the blank line 2 was skipped
+    expect(named('array.items')).toBe('array_items: bad');
+    expect(named('array')).toBe('array_items: bad');
+    expect(named('array.parallel')).toBe('array_parallel: bad');
+  });
+});
+
 describe('hoursToTime (bc_num_hours)', () => {
   it.each([
     ['1', '06:00:00', '01:00:00'],
@@ -145,9 +178,22 @@ describe('tre-job ood: bad form values name the form field', () => {
     [{ image: 'ghcr.io/a/b:1', use_gpu: '1' }, 'tre-job: use_gpu: this site has no GPUs\n'],
     [{ image: 'ghcr.io/a/b:1', bc_num_hours: '7' }, 'tre-job: bc_num_hours: 7 is over the site maximum of 6 hours (maxTime 06:00:00)\n'],
     [{ image: 'ghcr.io/a/b:1', bc_num_hours: '0' }, 'tre-job: bc_num_hours: must be a whole number of hours from 1 to 6, got "0"\n'],
+    [{ image: 'ghcr.io/a/b:1', array_items: 'a\nb', array_parallel: 'two' }, 'tre-job: array_parallel: must be a whole number, got "two"\n'],
   ])('%j', (form, stderr) => {
     const result = runCliUnchecked(['ood', '--form-json', JSON.stringify(form)]);
     expect(result.stderr).toBe(stderr);
+    expect(result.status).toBe(2);
+  });
+
+  // The spec's checks of an item (the jobspec's words); the form names the line the user typed.
+  it.each([
+    ['a NUL', 'a\r\n\r\nb\u0000x\r\nc', 3, /NUL/],
+    ['a CR inside a line', 'a\nb\rc', 2, /newline/],
+    ['5,000 characters', `a\n\n\n${'y'.repeat(5000)}`, 4, /at most/],
+  ])('array_items with %s: one line naming the textarea line', (_what, array_items, line, problem) => {
+    const result = runCliUnchecked(['ood', '--form-json', JSON.stringify({ image: 'ghcr.io/a/b:1', array_items })]);
+    expect(result.stderr).toMatch(new RegExp(`^tre-job: array_items line ${line}: [^\n]+\n$`));
+    expect(result.stderr).toMatch(problem);
     expect(result.status).toBe(2);
   });
 });
