@@ -90,16 +90,16 @@ export function buildCli(io: CliIo): CommandUnknownOpts {
     .option('--state <states>', 'only jobs in these states, comma-separated, any case: Slurm state names (failed, cancelled, timeout, running, ...), active or ended')
     .option('--since <when>', 'only jobs submitted since WHEN: a date or local time (2026-12-01, 2026-12-01T14:00) or an age (30m, 2h, 3d, 1w)')
     .option('--last <n>', 'only the N most recently submitted jobs (after --state and --since)')
-    .addHelpText('after', '\nFilters apply to the list of all your jobs, not to job ids.\n\nExamples:\n  tre-job status\n  tre-job status --last 5\n  tre-job status --state failed,timeout --since 3d\n  tre-job status 1234 --json')
+    .addHelpText('after', '\nFilters apply to the list of all your jobs, not to job ids.\nA job array is one row, its PHASE the count of its tasks by state; status ARRAYID adds its tasks by exit status and a row per failed task; status ARRAYID_TASK shows one task.\n\nExamples:\n  tre-job status\n  tre-job status --last 5\n  tre-job status --state failed,timeout --since 3d\n  tre-job status 1234 --json')
     .action((jobIds: string[], options) => out((require('./commands/status') as typeof import('./commands/status')).statusCommand(jobIds, options)));
 
   program
     .command('logs')
-    .description("print the job's output.log")
-    .argument('<jobid>', 'Slurm job id')
+    .description("print the job's output.log; of an array, task T's with ARRAYID_T, or every task's log (each after a line ==> ARRAYID_T <==) with ARRAYID")
+    .argument('<jobid>', 'Slurm job id (JOBID, ARRAYID or ARRAYID_TASK)')
     .option(...SITE_OPTION)
-    .option('--follow', 'keep printing until the job has ended')
-    .addHelpText('after', '\nExample:\n  tre-job logs 1234 --follow')
+    .option('--follow', 'keep printing until the job (every task of an array) has ended')
+    .addHelpText('after', '\nExamples:\n  tre-job logs 1234 --follow\n  tre-job logs 1300_7')
     .action((jobId: string, options) => {
       // A block: an action that returned the promise would have commander chain on it, unhandled.
       io.defer((require('./commands/logs') as typeof import('./commands/logs')).logsCommand(jobId, options, io));

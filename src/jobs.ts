@@ -1,10 +1,11 @@
 // A job as tre-job knows it: its record (record.ts), its output.log, and what Slurm says.
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { EXIT, JOB_ID, LOG, LogFacts, logFacts } from './contract';
 import { InputError } from './errors';
 import { JobRecord, listJobRecords, readJobRecord, SubmittedJob, writeJobRecord } from './record';
 import type { SlurmClient } from './slurm/client';
-import { ACTIVE_STATES, isAnotherUsers, jobDirsOf, pendingText, shellStatus, SlurmJob } from './slurm/scontrol';
+import { ACTIVE_STATES, arrayTaskIds, isAnotherUsers, jobDirsOf, pendingText, shellStatus, SlurmJob } from './slurm/scontrol';
 
 /**
  * The record with its job id. An OOD session's record has none at first (OnDemand runs sbatch
@@ -49,21 +50,26 @@ export function listJobs(jobsDir: string, queue: () => SlurmJob[]): JobRecord[] 
   return listJobRecords(jobsDir).map((record) => withJobId(record, () => queue().filter((job) => job.uid === uid)));
 }
 
-/** The job's record: from the user's records, else from Slurm's WorkDir (an OOD session, or a job tre-job did not record). */
+/**
+ * The job's record: from the user's records, else from Slurm's WorkDir (an OOD session, or a job
+ * tre-job did not record). `A_T` is task T of array A: its own record (taskRecord).
+ */
 export function findJob(jobId: string, jobsDir: string, slurm: SlurmClient): SubmittedJob {
   if (!JOB_ID.test(jobId)) throw new InputError('JOBID', `"${jobId}" is not a Slurm job id`);
-  const known = (record: JobRecord | null): record is SubmittedJob => record?.jobId === jobId;
   // The newest: a job id Slurm has given again belongs to the latest job that got it.
-  const record = listJobRecords(jobsDir)
-    .map((r) => withJobId(r, () => []))
-    .filter(known)
-    .pop();
+  const records = listJobRecords(jobsDir).map((r) => withJobId(r, () => []));
+  const newest = (id: string) => records.filter((r): r is SubmittedJob => r.jobId === id).pop();
+  const record = newest(jobId);
   if (record) return record;
+  const task = /^([0-9]+)_([0-9]+)$/.exec(jobId);
+  const array = task ? newest(task[1] as string) : undefined;
+  if (array && task) return taskRecord(array, Number(task[2]));
   const job = slurm.showJob(jobId);
   if (job && isAnotherUsers(job)) {
     throw new InputError('JOBID', `job ${jobId} is not yours: only its owner can read its log and status`);
   }
   if (job?.stdOut) {
+    const known = (r: JobRecord | null): r is SubmittedJob => r?.jobId === jobId;
     const session = jobDirsOf(job)
       .map(readJobRecord)
       .find((r) => r !== null && (r.jobId === null || r.jobId === jobId));
@@ -72,6 +78,36 @@ export function findJob(jobId: string, jobsDir: string, slurm: SlurmClient): Sub
     return { jobId, cluster: null, jobName: job.jobName, image: job.jobName, submittedAt: '', jobDir: job.workDir, outputLog: job.stdOut, containerName: null, source: 'ood' };
   }
   throw new InputError('JOBID', `job ${jobId} is not one of your tre-job jobs and Slurm does not know it`);
+}
+
+/** An array's shape as job.json records it; null for a single job. */
+export interface JobArray {
+  tasks: number;
+  parallel: number | null;
+}
+
+/** The record's array, or null for a single job (and for records made before arrays existed). */
+export function arrayOf(record: JobRecord): JobArray | null {
+  // TODO(arrays): record.ts's own `array` field once it has landed.
+  const array = (record as { array?: JobArray | null }).array;
+  return array && Number.isInteger(array.tasks) && array.tasks > 0 ? array : null;
+}
+
+/** Task `task`'s log in an array's job directory (Slurm's `output-%a.log`). */
+export function taskLogOf(record: Pick<JobRecord, 'jobDir'>, task: number): string {
+  return join(record.jobDir, `output-${task}.log`);
+}
+
+/**
+ * Task `task` of an array as a job of its own (id `A_T`, its own log), for everything that
+ * shows one job: status, logs, connect. Never written back: the array's job.json stays one.
+ */
+export function taskRecord(record: SubmittedJob, task: number): SubmittedJob {
+  const array = arrayOf(record);
+  if (array === null) throw new InputError('JOBID', `job ${record.jobId} is not an array: give ${record.jobId} alone`);
+  if (task >= array.tasks) throw new InputError('JOBID', `job ${record.jobId} has tasks 0-${array.tasks - 1}: there is no task ${task}`);
+  // An array's container name is Slurm's pattern (NAME-A_%a), as its log's.
+  return { ...record, jobId: `${record.jobId}_${task}`, outputLog: taskLogOf(record, task), containerName: record.containerName?.replace('%a', String(task)) ?? null, ...{ array: null } };
 }
 
 export function readLog(outputLog: string): string {
@@ -103,6 +139,21 @@ export interface JobStatus {
   /** Why it failed (the log's last ERROR), and what to do (its Next: line). */
   error: string | null;
   next: string | null;
+  /** An array's tasks, summed up (arrayStatus); absent for a single job. */
+  array?: ArraySummary;
+}
+
+export interface ArraySummary {
+  tasks: number;
+  parallel: number | null;
+  /** How many tasks are in each STATE (each task's STATE as for a single job). */
+  counts: Record<string, number>;
+  /** The tasks that ended other than COMPLETED with 0, lowest first. */
+  failed: number[];
+  /** The ended tasks by exit status ("0": [0, 2], "3": [1, 3]). */
+  exitStatuses: Record<string, number[]>;
+  /** Every task's status, task 0 first: only when one array is asked for (status ARRAYID). */
+  statuses?: JobStatus[];
 }
 
 /** The PHASE of an ended job: how it ended, one or two words (STATE lower-cased otherwise). */
@@ -254,4 +305,96 @@ function elapsedFromLog(facts: LogFacts): string | null {
   const seconds = Math.round((Date.parse(facts.lastTime.replace(' ', 'T')) - Date.parse(facts.firstTime.replace(' ', 'T'))) / 1000);
   const pad = (n: number) => String(n).padStart(2, '0');
   return `${pad(Math.floor(seconds / 3600))}:${pad(Math.floor(seconds / 60) % 60)}:${pad(seconds % 60)}`;
+}
+
+/** The order counts are told in: ended first (completed leading), then running, pending last. */
+function stateRank(state: string): number {
+  const ended = ['COMPLETED', 'FAILED', 'TIMEOUT', 'CANCELLED'];
+  if (ended.includes(state)) return ended.indexOf(state);
+  if (!ACTIVE_STATES.has(state)) return state === 'UNKNOWN' ? 5 : 4;
+  return state === 'RUNNING' ? 6 : state === 'PENDING' ? 8 : 7;
+}
+
+/** `4 tasks: 2 completed, 2 failed` (each state in lower case). */
+export function countsText(summary: Pick<ArraySummary, 'tasks' | 'counts'>): string {
+  const states = Object.keys(summary.counts).sort((a, b) => stateRank(a) - stateRank(b) || a.localeCompare(b));
+  return `${summary.tasks} task${summary.tasks === 1 ? '' : 's'}: ${states.map((state) => `${summary.counts[state]} ${state.toLowerCase().replace(/_/g, ' ')}`).join(', ')}`;
+}
+
+/** Task ids as Slurm writes them, runs joined: `1, 3, 5-7`; after `max` runs, how many more. */
+export function taskList(ids: number[], max = 20): string {
+  const runs: string[] = [];
+  for (let i = 0; i < ids.length; ) {
+    let j = i;
+    while (j + 1 < ids.length && (ids[j + 1] as number) === (ids[j] as number) + 1) j++;
+    runs.push(j === i ? String(ids[i]) : `${ids[i]}-${ids[j]}`);
+    i = j + 1;
+  }
+  return runs.length > max ? `${runs.slice(0, max).join(', ')}, ... (${ids.length} in all)` : runs.join(', ');
+}
+
+/** Whether a task ended other than COMPLETED with 0. */
+const taskFailed = (status: JobStatus) => !ACTIVE_STATES.has(status.state) && !(status.state === 'COMPLETED' && status.exitStatus === 0);
+
+/**
+ * Slurm's line for each task of the array: its own line once it has started, else the line of
+ * the pending rest that covers it; none once Slurm has forgotten it (its log tells then).
+ */
+function taskLines(record: SubmittedJob, tasks: number, lines: SlurmJob[]): (SlurmJob | null)[] {
+  const byTask: (SlurmJob | null)[] = new Array<SlurmJob | null>(tasks).fill(null);
+  const ours = lines.filter((line) => line.arrayJobId === record.jobId && line.arrayTaskId !== null);
+  // Ranges first, so that a task's own line wins over a range that still names it.
+  for (const line of [...ours.filter((l) => !/^[0-9]+$/.test(l.arrayTaskId as string)), ...ours.filter((l) => /^[0-9]+$/.test(l.arrayTaskId as string))]) {
+    for (const task of arrayTaskIds(line.arrayTaskId as string, tasks)) byTask[task] = line;
+  }
+  return byTask;
+}
+
+/**
+ * An array as one job: each task's status as for a single job (jobStatus on its own line and
+ * log), summed up. STATE: while any task is active, the most advanced active state (RUNNING
+ * before PENDING); then COMPLETED if every task completed with 0, else the lowest failed task's
+ * STATE. EXIT: 0, or the lowest failed task's status (143 cancelled, 124 time limit, the
+ * container's otherwise; 1 if unknown). `lines`: Slurm's lines of the array (showArray, or the
+ * whole queue); `withTasks` keeps every task's status in the summary.
+ */
+export function arrayStatus(record: SubmittedJob, lines: SlurmJob[], withTasks = false): JobStatus {
+  const array = arrayOf(record) ?? { tasks: 1, parallel: null };
+  const slurmLines = taskLines(record, array.tasks, lines);
+  const statuses = slurmLines.map((line, task) => jobStatus(taskRecord(record, task), line));
+  const counts: Record<string, number> = {};
+  const exitStatuses: Record<string, number[]> = {};
+  statuses.forEach((status, task) => {
+    counts[status.state] = (counts[status.state] ?? 0) + 1;
+    if (status.exitStatus !== null) (exitStatuses[String(status.exitStatus)] ??= []).push(task);
+  });
+  const failed = statuses.flatMap((status, task) => (taskFailed(status) ? [task] : []));
+  const active = statuses.filter((status) => ACTIVE_STATES.has(status.state));
+  const lead = active.find((s) => s.state === 'RUNNING') ?? active.find((s) => s.state !== 'PENDING') ?? active[0];
+  const firstFailed = failed.length ? (statuses[failed[0] as number] as JobStatus) : null;
+  const state = lead ? lead.state : firstFailed ? firstFailed.state : 'COMPLETED';
+  const exitStatus = lead ? null : firstFailed ? (firstFailed.exitStatus ?? EXIT.failed) : 0;
+  const summary: ArraySummary = { tasks: array.tasks, parallel: array.parallel, counts, failed, exitStatuses, ...(withTasks ? { statuses } : {}) };
+  // The array's outputs-N: each task's log names its own outputs-N/T.
+  const taskOutputs = statuses.map((s, task) => (s.outputs !== null && basename(s.outputs) === String(task) ? dirname(s.outputs) : s.outputs)).find((o) => o !== null) ?? null;
+  const failedNote = firstFailed ? `task${failed.length === 1 ? '' : 's'} ${taskList(failed)} did not complete; task ${failed[0]}: ${firstFailed.reason ?? firstFailed.detail}` : null;
+  return {
+    jobId: record.jobId,
+    jobName: record.jobName,
+    submittedAt: record.submittedAt,
+    state,
+    slurmState: null, // Slurm has no array-level state
+    detail: countsText(summary),
+    node: null,
+    elapsed: null,
+    image: record.image,
+    outputs: taskOutputs,
+    exitStatus,
+    reason: lead ? null : failedNote,
+    jobDir: record.jobDir,
+    source: record.source,
+    error: firstFailed?.error ?? null,
+    next: firstFailed?.next ?? null,
+    array: summary,
+  };
 }

@@ -1,6 +1,7 @@
-// Following a job from the terminal: `submit --wait` and `logs --follow`.
+// Following a job from the terminal: `submit --wait` and `logs --follow`, of a single job or an array.
+import { existsSync, statSync } from 'node:fs';
 import { removeCredentials } from '../jobdir';
-import { findJob, jobStatus, JobStatus, readLog } from '../jobs';
+import { arrayOf, ArraySummary, arrayStatus, findJob, JobArray, jobStatus, JobStatus, readLog, taskList, taskLogOf } from '../jobs';
 import type { SubmittedJob } from '../record';
 import { loadSite } from '../site/load';
 import { SlurmClient } from '../slurm/client';
@@ -45,12 +46,72 @@ function ask(question: string, io: FollowIo): Promise<string> {
   });
 }
 
+/** What one look at Slurm and the log shows while following: a progress line, and once ended, the last words. */
+interface Look {
+  line: string;
+  ended: boolean;
+  /** Print how it ended (stderr), the outputs dir (stdout); the exit status. */
+  finish: () => number;
+}
+
+/** Slurm is asked no faster than this for an array: its scontrol answer is about 1.1 KB a task. */
+export const ARRAY_POLL_MS = 2000;
+
+/** A single job: its state and phase; at the end its state, exit status, outputs, error and next step. */
+function lookAtJob(record: SubmittedJob, slurm: SlurmClient, io: FollowIo): Look {
+  const job = slurm.showJob(record.jobId);
+  const status = jobStatus(record, job);
+  const finish = () => {
+    const exitStatus = status.exitStatus ?? 1;
+    io.stderr(`job ${record.jobId} ${status.state}, exit status ${exitStatus}${status.outputs ? `; outputs in ${status.outputs}` : ''}\n`);
+    if (exitStatus !== 0 && status.error) io.stderr(`error: ${status.error}\n`);
+    if (exitStatus !== 0 && status.next) io.stderr(`next: ${status.next}\n`);
+    if (status.outputs) io.stdout(`${status.outputs}\n`);
+    return exitStatus;
+  };
+  return { line: describe(status), ended: job === null || !ACTIVE_STATES.has(job.state), finish };
+}
+
+/** `job A: 12 done, 2 running, 986 pending, 1 failed` (done: completed with 0; failed: ended otherwise). */
+export function arrayProgress(status: JobStatus): string {
+  const array = status.array as ArraySummary;
+  const count = (test: (state: string) => boolean) => Object.entries(array.counts).reduce((n, [state, k]) => n + (test(state) ? k : 0), 0);
+  const pending = count((state) => state === 'PENDING');
+  const running = count((state) => ACTIVE_STATES.has(state)) - pending;
+  const failed = array.failed.length;
+  return `job ${status.jobId}: ${array.tasks - pending - running - failed} done, ${running} running, ${pending} pending, ${failed} failed`;
+}
+
+/** An array: its counts; at the end, its failed tasks and the lowest one's reason. */
+function lookAtArray(record: SubmittedJob, slurm: SlurmClient, io: FollowIo): Look {
+  const status = arrayStatus(record, slurm.showArray(record.jobId));
+  const array = status.array as ArraySummary;
+  const finish = () => {
+    const exitStatus = status.exitStatus ?? 1;
+    const first = array.failed[0];
+    io.stderr(`job ${record.jobId} ${status.state}, exit status ${exitStatus}${first === undefined ? '' : ` (task ${first})`}; ${status.detail}${status.outputs ? `; outputs in ${status.outputs}` : ''}\n`);
+    if (first !== undefined) {
+      io.stderr(`failed tasks: ${taskList(array.failed)}; a task's log: tre-job logs ${record.jobId}_${first}\n`);
+      if (status.error) io.stderr(`error: task ${first}: ${status.error}\n`);
+      if (status.next) io.stderr(`next: ${status.next}\n`);
+    }
+    if (status.outputs) io.stdout(`${status.outputs}\n`);
+    return exitStatus;
+  };
+  return { line: arrayProgress(status), ended: !ACTIVE_STATES.has(status.state), finish };
+}
+
 /**
- * Show the job's progress on stderr until it ends; print the outputs dir on stdout and
- * resolve to the job's exit status. Ctrl-C cancels the job (cancelOnInterrupt), asks
- * (on a terminal), or stops following and leaves the job running (exit 130).
+ * Show the job's progress on stderr until it ends (a line per change; one updating line on a
+ * terminal); print the outputs dir on stdout and resolve to the job's exit status. Ctrl-C
+ * cancels the job (cancelOnInterrupt), asks (on a terminal), or stops following and leaves the
+ * job running (exit 130). An array shows its tasks' counts, asks Slurm every 2 s at most, and
+ * exits 0 only if every task completed with 0, else with its lowest failed task's status.
  */
 export async function waitForJob(record: SubmittedJob, slurm: SlurmClient, io: FollowIo, options: { cancelOnInterrupt?: boolean; pollMs?: number } = {}): Promise<number> {
+  const array = arrayOf(record) !== null;
+  const look = array ? lookAtArray : lookAtJob;
+  const pollMs = array ? Math.max(options.pollMs ?? 0, ARRAY_POLL_MS) : (options.pollMs ?? 500);
   let stopFollowing = false;
   let asking = false;
   const onInterrupt = async () => {
@@ -62,7 +123,7 @@ export async function waitForJob(record: SubmittedJob, slurm: SlurmClient, io: F
     }
     if (io.interactive) {
       asking = true;
-      const answer = await ask(`Cancel job ${record.jobId}? [y/N] `, io);
+      const answer = await ask(`Cancel job ${record.jobId}${array ? ' (every task)' : ''}? [y/N] `, io);
       asking = false;
       if (/^y(es)?$/i.test(answer.trim())) {
         cancel(record, slurm, io);
@@ -75,27 +136,20 @@ export async function waitForJob(record: SubmittedJob, slurm: SlurmClient, io: F
   try {
     let shown = '';
     for (;;) {
-      const job = slurm.showJob(record.jobId);
-      const status = jobStatus(record, job);
-      const line = describe(status);
-      if (line !== shown && !asking) {
-        io.stderr(io.tty ? `\r\x1b[K${line}` : `${line}\n`);
-        shown = line;
+      const seen = look(record, slurm, io);
+      if (seen.line !== shown && !asking) {
+        io.stderr(io.tty ? `\r\x1b[K${seen.line}` : `${seen.line}\n`);
+        shown = seen.line;
       }
-      const ended = job === null || !ACTIVE_STATES.has(job.state);
-      if (ended) {
-        const exitStatus = status.exitStatus ?? 1;
-        io.stderr(`${io.tty ? '\n' : ''}job ${record.jobId} ${status.state}, exit status ${exitStatus}${status.outputs ? `; outputs in ${status.outputs}` : ''}\n`);
-        if (exitStatus !== 0 && status.error) io.stderr(`error: ${status.error}\n`);
-        if (exitStatus !== 0 && status.next) io.stderr(`next: ${status.next}\n`);
-        if (status.outputs) io.stdout(`${status.outputs}\n`);
-        return exitStatus;
+      if (seen.ended) {
+        if (io.tty) io.stderr('\n');
+        return seen.finish();
       }
       if (stopFollowing) {
         io.stderr(`${io.tty ? '\n' : ''}job ${record.jobId} keeps running; follow it with: tre-job logs ${record.jobId} --follow\n`);
         return 130;
       }
-      await pause(options.pollMs ?? 500);
+      await pause(pollMs);
     }
   } finally {
     process.off('SIGINT', onInterrupt);
@@ -129,9 +183,52 @@ export async function followLog(record: SubmittedJob, slurm: SlurmClient, io: Pi
   return 0;
 }
 
-/** `tre-job logs JOBID [--follow]`. */
+/**
+ * An array's logs: every task's that has one, in task order, each after a `==> A_T <==` line
+ * (as `tail` heads files); with follow, what each adds, under its header again whenever the
+ * task changes, until every task has ended. Only whole lines are printed, so a header never
+ * cuts one. Slurm is asked every 2 s at most.
+ */
+export async function followArrayLogs(record: SubmittedJob, slurm: SlurmClient, io: Pick<FollowIo, 'stdout' | 'stderr'>, follow: boolean): Promise<number> {
+  const { tasks } = arrayOf(record) as JobArray;
+  const printed = new Array<number>(tasks).fill(0);
+  const sizes = new Array<number>(tasks).fill(-1);
+  let current = -1;
+  /** Print what the tasks' logs have added; `all`: also a last line without its newline. */
+  const flush = (all: boolean) => {
+    for (let task = 0; task < tasks; task++) {
+      const file = taskLogOf(record, task);
+      const size = existsSync(file) ? statSync(file).size : 0;
+      if (size === sizes[task] && !all) continue;
+      sizes[task] = size;
+      const log = readLog(file);
+      const end = all ? log.length : log.lastIndexOf('\n') + 1;
+      if (end <= (printed[task] as number)) continue;
+      if (task !== current) io.stdout(`${current === -1 ? '' : '\n'}==> ${record.jobId}_${task} <==\n`);
+      io.stdout(log.slice(printed[task], end));
+      printed[task] = end;
+      current = task;
+    }
+  };
+  const none = () => taskList(printed.flatMap((n, task) => (n === 0 ? [task] : [])));
+  io.stderr(`job ${record.jobId} is an array of ${tasks} task${tasks === 1 ? '' : 's'}: each task's log follows a line ==> ${record.jobId}_TASK <== (one task's log alone: tre-job logs ${record.jobId}_TASK)\n`);
+  flush(!follow);
+  while (follow) {
+    const status = arrayStatus(record, slurm.showArray(record.jobId));
+    if (!ACTIVE_STATES.has(status.state)) break;
+    await pause(ARRAY_POLL_MS);
+    flush(false);
+  }
+  flush(true);
+  if (printed.includes(0)) io.stderr(`job ${record.jobId}: no log from task${printed.filter((n) => n === 0).length === 1 ? '' : 's'} ${none()} (not started, or ended before it started)\n`);
+  return 0;
+}
+
+/** `tre-job logs JOBID [--follow]`: a job's log, task T's for `A_T`, or an array's tasks' logs. */
 export function logsCommand(jobId: string, options: { site?: string; follow?: boolean }, io: Pick<FollowIo, 'stdout' | 'stderr'>): Promise<number> {
   const site = loadSite(options.site);
   const slurm = new SlurmClient(site);
-  return followLog(findJob(jobId, site.jobsDir, slurm), slurm, io, options.follow ?? false);
+  const record = findJob(jobId, site.jobsDir, slurm);
+  if (arrayOf(record)) return followArrayLogs(record, slurm, io, options.follow ?? false);
+  return followLog(record, slurm, io, options.follow ?? false);
 }

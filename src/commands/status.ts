@@ -1,6 +1,6 @@
 import { escapeControls, InputError } from '../errors';
-import { findJob, jobStatus, JobStatus, listJobs, slurmQueue } from '../jobs';
-import type { JobRecord } from '../record';
+import { arrayOf, arrayStatus, findJob, jobStatus, JobStatus, listJobs, slurmQueue, taskList } from '../jobs';
+import type { JobRecord, SubmittedJob } from '../record';
 import { loadSite } from '../site/load';
 import { SlurmClient } from '../slurm/client';
 import { ACTIVE_STATES, SlurmJob } from '../slurm/scontrol';
@@ -81,7 +81,7 @@ export function statusCommand(jobIds: string[], options: StatusOptions): string 
   const slurm = new SlurmClient(site);
   let statuses: JobStatus[];
   if (jobIds.length) {
-    statuses = jobIds.map((id) => findJob(id, site.jobsDir, slurm)).map((record) => jobStatus(record, slurm.showJob(record.jobId)));
+    statuses = jobIds.map((id) => findJob(id, site.jobsDir, slurm)).map((record) => (arrayOf(record) ? arrayStatus(record, slurm.showArray(record.jobId), true) : jobStatus(record, slurm.showJob(record.jobId))));
   } else {
     // One scontrol for all the jobs, not one each: a user may have thousands of job directories.
     const queue = slurmQueue(slurm);
@@ -92,14 +92,21 @@ export function statusCommand(jobIds: string[], options: StatusOptions): string 
     }
     const last = <T>(list: T[]) => (filters?.last === undefined ? list : list.slice(-filters.last));
     if (!filters?.state) records = last(records);
-    const known = records.some((record) => record.jobId !== null) ? new Map(queue().map((job) => [job.jobId, job])) : new Map<string, SlurmJob>();
-    statuses = records.map((record: JobRecord) => jobStatus(record, record.jobId === null ? null : (known.get(record.jobId) ?? null)));
+    const slurmJobs = records.some((record) => record.jobId !== null) ? queue() : [];
+    const known = new Map(slurmJobs.map((job) => [job.jobId, job]));
+    // An array is one row: its tasks' lines, each with ArrayJobId=A.
+    const arrays = new Map<string, SlurmJob[]>();
+    for (const job of slurmJobs) if (job.arrayJobId !== null) arrays.set(job.arrayJobId, [...(arrays.get(job.arrayJobId) ?? []), job]);
+    statuses = records.map((record: JobRecord) => {
+      if (record.jobId === null) return jobStatus(record, null);
+      return arrayOf(record) ? arrayStatus(record as SubmittedJob, arrays.get(record.jobId) ?? []) : jobStatus(record, known.get(record.jobId) ?? null);
+    });
     if (filters?.state) {
       const wanted = filters.state;
       statuses = last(statuses.filter((s) => wanted(s.state)));
     }
   }
-  return options.json ? `${JSON.stringify(statuses, null, 2)}\n` : table(statuses);
+  return options.json ? `${JSON.stringify(statuses, null, 2)}\n` : table(statuses) + statuses.map(arrayDetail).join('');
 }
 
 /** MM-DD HH:MM in local time (YYYY-MM-DD for another year); the full time is in --json. */
@@ -141,4 +148,19 @@ function table(statuses: JobStatus[]): string {
   const indent = ' '.repeat((widths[0] as number) + 2);
   const notes = (s: JobStatus) => (s.reason === null || s.state === 'COMPLETED' ? [] : [s.reason, ...(s.next ? [`next: ${s.next}`] : [])].map((note) => indent + escapeControls(note))); // the log's words: the container writes to it too
   return [line(header), ...statuses.flatMap((s, i) => [line(rows[i] as string[]), ...notes(s)])].join('\n') + '\n';
+}
+
+/**
+ * Under the table, for an array asked for by id: its counts, its tasks by exit status, and its
+ * failed tasks as rows of their own (each with its reason, as for a single job).
+ */
+function arrayDetail(s: JobStatus): string {
+  const statuses = s.array?.statuses;
+  if (!s.array || !statuses) return '';
+  const { exitStatuses, failed } = s.array;
+  const byStatus = Object.keys(exitStatuses).sort((a, b) => Number(a) - Number(b));
+  const tasks = (ids: number[]) => `task${ids.length === 1 ? '' : 's'} ${taskList(ids)}`;
+  const lines = [`\njob ${s.jobId}: ${s.detail}`, ...byStatus.map((status) => `exit status ${status}: ${tasks(exitStatuses[status] as number[])}`)];
+  if (failed.length) lines.push(`failed: ${tasks(failed)} (a task's log: tre-job logs ${s.jobId}_TASK)`);
+  return `${lines.join('\n')}\n${failed.length ? table(failed.map((task) => statuses[task] as JobStatus)) : ''}`;
 }

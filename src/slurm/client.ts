@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { ExternalError, oneLine } from '../errors';
 import type { Site } from '../site/schema';
 import { parseSubmission, Submission, submitEnvironment } from './sbatch';
-import { parseJobLine, SlurmJob } from './scontrol';
+import { isArrayTask, parseJobLine, SlurmJob } from './scontrol';
 
 /** The largest `scontrol show job -o` read: about 500,000 jobs. */
 const QUEUE_MAX_BYTES = 1024 * 1024 * 1024;
@@ -31,14 +31,36 @@ export class SlurmClient {
     return parseSubmission(result.stdout);
   }
 
-  /** The job as Slurm knows it, or null once Slurm has forgotten it (MinJobAge). */
+  /**
+   * The job as Slurm knows it, or null once Slurm has forgotten it (MinJobAge). `A_T` is task T of
+   * array A: no line starts `JobId=A_T` (each task has its own numeric id), so its line is the one
+   * with ArrayJobId=A and ArrayTaskId T, or while T is pending the line of the pending rest.
+   */
   showJob(jobId: string): SlurmJob | null {
+    const jobs = this.show(jobId);
+    const task = /^([0-9]+)_([0-9]+)$/.exec(jobId);
+    if (!task) return jobs.find((job) => job.jobId === jobId) ?? null;
+    const [arrayId, index] = [task[1] as string, Number(task[2])];
+    const own = jobs.find((job) => job.arrayJobId === arrayId && job.arrayTaskId === String(index));
+    return own ?? jobs.find((job) => isArrayTask(job, arrayId, index)) ?? null;
+  }
+
+  /**
+   * Every line of array `arrayId`, one scontrol call: a line per task that has started or ended,
+   * and one for the still-pending rest (ArrayTaskId=2-4%2). Empty once Slurm has forgotten it.
+   */
+  showArray(arrayId: string): SlurmJob[] {
+    return this.show(arrayId).filter((job) => job.arrayJobId === arrayId);
+  }
+
+  /** `scontrol show job -o ID`'s lines; none for a job Slurm does not know. */
+  private show(jobId: string): SlurmJob[] {
     const { scontrol } = this.commands;
-    const result = spawnSync(scontrol, ['show', 'job', '-o', jobId], { encoding: 'utf8' });
+    // An array of 1,000 tasks is about 1.1 MB (a line per task): more than spawnSync's 1 MiB default.
+    const result = spawnSync(scontrol, ['show', 'job', '-o', jobId], { encoding: 'utf8', maxBuffer: QUEUE_MAX_BYTES });
     if (result.error) throw new ExternalError(`cannot run ${scontrol}: ${result.error.message}`);
-    if (result.status !== 0) return null; // "Invalid job id specified"
-    const line = result.stdout.split('\n').find((l) => l.startsWith(`JobId=${jobId} `));
-    return line ? parseJobLine(line) : null;
+    if (result.status !== 0) return []; // "Invalid job id specified"
+    return result.stdout.split('\n').filter((line) => line.startsWith('JobId=')).map(parseJobLine);
   }
 
   /** Every job Slurm knows (any user's), e.g. to see which job directories are still in use. */

@@ -18,6 +18,10 @@ export interface SlurmJob {
   jobName: string;
   /** The owner's uid (UserId=NAME(UID)). */
   uid: number | null;
+  /** An array's id (ArrayJobId=A) on each of its lines; null for a job that is not in an array. */
+  arrayJobId: string | null;
+  /** ArrayTaskId= as Slurm prints it: one task (`3`), or on the line of the still-pending rest a list (`2-4%2`, `1,3,5-7`, `0-9:2`). */
+  arrayTaskId: string | null;
 }
 
 /** States in which the job may still change. */
@@ -58,7 +62,32 @@ export function parseJobLine(line: string): SlurmJob {
     stdOut: field(line, 'StdOut'),
     jobName: field(line, 'JobName'),
     uid: ownerUid(field(line, 'UserId')),
+    arrayJobId: field(line, 'ArrayJobId') || null,
+    arrayTaskId: field(line, 'ArrayTaskId') || null,
   };
+}
+
+/**
+ * The task ids an ArrayTaskId value stands for: `3`; `2-4%2` (2, 3, 4: `%K` is the throttle);
+ * `1,3,5-7`; `0-9:2` (0, 2, ..., 8: `:S` is the step). Tasks at or above `below` are left out
+ * (a pending line covers only tasks of its array). Text that is none of these stands for no task.
+ */
+export function arrayTaskIds(text: string, below = Number.MAX_SAFE_INTEGER): number[] {
+  const ids: number[] = [];
+  for (const part of text.replace(/^\[|\]$/g, '').replace(/%[0-9]+$/, '').split(',')) {
+    const range = /^([0-9]+)(?:-([0-9]+)(?::([0-9]+))?)?$/.exec(part);
+    if (!range) return [];
+    const first = Number(range[1]);
+    const last = Math.min(range[2] === undefined ? first : Number(range[2]), below - 1);
+    const step = Math.max(Number(range[3] ?? 1), 1);
+    for (let id = first; id <= last; id += step) ids.push(id);
+  }
+  return ids;
+}
+
+/** Whether the line is task `task` of array `arrayId`: its own line, or the pending rest's that covers it. */
+export function isArrayTask(job: SlurmJob, arrayId: string, task: number): boolean {
+  return job.arrayJobId === arrayId && job.arrayTaskId !== null && arrayTaskIds(job.arrayTaskId, task + 1).includes(task);
 }
 
 /** The directories a job runs in: its WorkDir and its log's (a job directory, or an OOD staged root). */
