@@ -16,7 +16,25 @@ export const JOB_FILES = {
   connection: 'connection.yml',
   /** The spec the job was rendered from, byte for byte (spec.json for a JSON spec), for `tre-job resubmit`. */
   spec: 'spec.yaml',
+  // A job array's own files (docs/design/arrays.md): its tasks share the job directory.
+  /** Task T's log is output-T.log (Slurm's %a). */
+  taskLog: 'output-%a.log',
+  /** The items of an array, one a line: task T runs with line T+1. */
+  items: 'items',
+  /** Held while a task reads or changes what its array's tasks share. */
+  arrayLock: 'array.lock',
+  /** The NUMBER of the array's $HOME/outputs-NUMBER, written by the first task. */
+  arrayOutputs: 'outputs',
+  /** The tasks that no longer need the registry token, one a line; the last one removes it. */
+  pastPull: 'past-pull',
+  /** pulled-HOST: the image id this array pulled on HOST (Podman); pulled-sif: the SIF it pulled (Apptainer). */
+  pulled: 'pulled',
 } as const;
+
+/** Task `task`'s log in an array's job directory. */
+export function taskLogName(task: number): string {
+  return JOB_FILES.taskLog.replace('%a', String(task));
+}
 
 /** tre-job's own directories under the user's home. */
 export const STATE_DIRS = {

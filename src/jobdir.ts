@@ -6,7 +6,8 @@
 //   its job ends without having pulled (cancelled while pending, say): no token outlives its job;
 // - jobs/: each directory with a job record (record.ts), wherever it is (an OOD staged root,
 //   submit --job-dir), so that `tre-job status` lists every job tre-job made.
-import { JOB_FILES, STATE_DIRS } from './contract';
+import { JOB_FILES, STATE_DIRS, taskLogName } from './contract';
+import type { Job } from './jobspec/resolve';
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { InputError } from './errors';
@@ -94,15 +95,21 @@ export function credentialsIndexEntry(dir: string): string {
 
 /**
  * Write job.sh (0700), an empty output.log (0600: Slurm keeps the mode of a log that exists,
- * whatever the submitter's umask) and, when there is a token, the credentials file (0600,
- * created new) and its entry in the credentials index.
+ * whatever the submitter's umask; an array's output-T.log each), an array's items (0600) and,
+ * when there is a token, the credentials file (0600, created new) and its entry in the
+ * credentials index.
  */
-export function writeJobFiles(files: JobFiles, script: string, token: string | undefined): void {
+export function writeJobFiles(files: JobFiles, { script, token, job }: { script: string; token: string | undefined; job: Pick<Job, 'array'> }): void {
   writeFileSync(files.script, script, { mode: 0o700 });
   chmodSync(files.script, 0o700);
-  const log = join(files.dir, JOB_FILES.log);
-  closeSync(openSync(log, 'a', 0o600));
-  chmodSync(log, 0o600);
+  const logs = job.array ? Array.from({ length: job.array.tasks }, (_, task) => taskLogName(task)) : [JOB_FILES.log];
+  for (const name of logs) {
+    const log = join(files.dir, name);
+    closeSync(openSync(log, 'a', 0o600));
+    chmodSync(log, 0o600);
+  }
+  // One item a line (an item holds no newline): never in job.sh, which Slurm stores.
+  if (job.array?.items) writePrivateFile(join(files.dir, JOB_FILES.items), job.array.items.map((item) => `${item}\n`).join(''));
   if (token === undefined) return;
   addIndexEntry('credentials', files.dir);
   writeFileSync(files.credentials, token, { mode: 0o600, flag: 'wx' });

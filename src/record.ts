@@ -37,6 +37,8 @@ export interface JobRecord {
   /** A service job's kind; null for a batch job. */
   service?: Job['service'] | null;
   runtime?: Job['runtime'] | null;
+  /** A Slurm job array (jobId is the array's id; task T's log is output-T.log); null for a single job. */
+  array?: { tasks: number; parallel: number | null } | null;
 }
 
 /** A record whose job id is known. */
@@ -87,12 +89,14 @@ export function jobRecord(job: Job, fields: Pick<JobRecord, 'jobId' | 'cluster' 
     image: job.pullRef,
     submittedAt: new Date().toISOString(),
     jobDir: fields.jobDir,
-    outputLog: join(fields.jobDir, JOB_FILES.log),
-    containerName: job.runtime === 'podman' ? (job.containerName ?? `${job.image.name}-${nameSuffix}`) : null,
+    // An array's: Slurm's pattern, %a for the task (output-%a.log, NAME-ARRAYID_%a).
+    outputLog: join(fields.jobDir, job.array ? JOB_FILES.taskLog : JOB_FILES.log),
+    containerName: job.runtime === 'podman' ? (job.containerName ?? `${job.image.name}-${nameSuffix}${job.array ? '_%a' : ''}`) : null,
     source: fields.source,
     ...(kept ?? NOT_KEPT),
     service: job.service ?? null,
     runtime: job.runtime,
+    array: job.array ? { tasks: job.array.tasks, parallel: job.array.parallel } : null,
   };
 }
 
@@ -123,7 +127,7 @@ export function readJobRecord(dir: string): JobRecord | null {
     if (text === null) return null;
     // Older records lack the fields added since: containerName and source (before OOD sessions
     // had a record), the kept spec's fields, service and runtime.
-    const defaults = { containerName: null, source: 'submit', ...NOT_KEPT, service: null, runtime: null } as const;
+    const defaults = { containerName: null, source: 'submit', ...NOT_KEPT, service: null, runtime: null, array: null } as const;
     const record = { ...defaults, ...(JSON.parse(text) as Partial<JobRecord>) } as JobRecord;
     if (typeof record.jobDir !== 'string' || realpathSync(record.jobDir) !== realpathSync(dir)) return null;
     return record;

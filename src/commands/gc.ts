@@ -36,8 +36,10 @@ export interface Reclaimed {
   skipped?: string;
 }
 
-function ledgerEntries(jobDir: string): [string, string][] {
-  const ledger = join(jobDir, JOB_FILES.ledger);
+/** A ledger's name in a job directory: `ledger`, or an array task's `ledger-TASK`. */
+const LEDGER_NAME = new RegExp(`^${JOB_FILES.ledger}(-[0-9]+)?$`);
+
+function ledgerEntries(ledger: string): [string, string][] {
   if (!existsSync(ledger)) return [];
   return readFileSync(ledger, 'utf8')
     .split('\n')
@@ -50,15 +52,15 @@ function ledgerEntries(jobDir: string): [string, string][] {
  * The runtime's own entries (a container, Apptainer's temporary files) go to its driver; a
  * ledger written before runtimes were recorded is offered to every driver.
  */
-function reclaim(jobDir: string, site: Site): string[] {
+function reclaim(jobDir: string, ledger: string, site: Site): string[] {
   const home = homedir();
   const removed: string[] = [];
-  const entries = ledgerEntries(jobDir);
+  const entries = ledgerEntries(ledger);
   const recorded = entries.find(([kind]) => kind === LEDGER.runtime)?.[1];
   const drivers = recorded !== undefined && Object.hasOwn(DRIVERS, recorded) ? [driverFor(recorded as Runtime)] : Object.values(DRIVERS);
   for (const [kind, what] of entries) {
-    // Only $HOME/scratch-N itself, as the job script records it.
-    if (kind === LEDGER.scratch && what === `${home}/${basename(what)}` && /^scratch-[0-9]+$/.test(basename(what)) && existsSync(what)) {
+    // Only $HOME/scratch-N (an array task's scratch-N-TASK) itself, as the job script records it.
+    if (kind === LEDGER.scratch && what === `${home}/${basename(what)}` && /^scratch-[0-9]+(-[0-9]+)?$/.test(basename(what)) && existsSync(what)) {
       for (const driver of drivers) if (existsSync(what)) driver.removeTree(what, site);
       if (!existsSync(what)) removed.push(what);
     } else if ((kind === LEDGER.credentials || kind === LEDGER.authfile) && dirname(what) === jobDir && existsSync(what)) {
@@ -71,7 +73,7 @@ function reclaim(jobDir: string, site: Site): string[] {
       }
     }
   }
-  appendFileSync(join(jobDir, JOB_FILES.ledger), `${LEDGER.gc}\t${new Date().toISOString()}\n`);
+  appendFileSync(ledger, `${LEDGER.gc}\t${new Date().toISOString()}\n`);
   return removed;
 }
 
@@ -95,22 +97,29 @@ export function gcJobs(options: GcOptions, site: Site = loadSite(options.site)):
     } catch {
       continue; // another gc took it
     }
-    const jobDir = readFileSync(claimed, 'utf8').trim();
-    results.push({ jobId, removed: reclaim(jobDir, site) });
+    // The job directory, and (an array task's marker) the name of the task's own ledger.
+    const [jobDir = '', name = JOB_FILES.ledger] = readFileSync(claimed, 'utf8').split('\n').filter(Boolean);
+    const removed = LEDGER_NAME.test(name) ? reclaim(jobDir, join(jobDir, name), site) : [];
+    results.push({ jobId, removed, ...(LEDGER_NAME.test(name) ? {} : { skipped: `its marker names ${JSON.stringify(name)}, which is not a ledger` }) });
     rmSync(claimed, { force: true });
   }
   return results;
 }
 
-/** Remove the tokens of job directories that no pending or running job of this user uses. */
-export function sweepCredentials(slurm: SlurmClient): string[] {
+/**
+ * Remove the tokens of job directories that no pending or running job of this user uses.
+ * `ended`: a job known to have ended though Slurm still lists it (an Epilog's own job is
+ * COMPLETING while the Epilog runs: counted as in use, the last task of an array would keep the
+ * array's token).
+ */
+export function sweepCredentials(slurm: SlurmClient, ended?: string): string[] {
   const index = credentialsIndex();
   if (!index.length) return [];
   const uid = process.getuid?.() ?? null;
   const inUse = new Set(
     slurm
       .showJobs()
-      .filter((job) => ACTIVE_STATES.has(job.state) && job.uid === uid)
+      .filter((job) => ACTIVE_STATES.has(job.state) && job.uid === uid && job.jobId !== ended)
       .flatMap(jobDirsOf),
   );
   const removed: string[] = [];
@@ -126,7 +135,7 @@ export function sweepCredentials(slurm: SlurmClient): string[] {
 export function gcCommand(options: GcOptions): string {
   const site = loadSite(options.site);
   const jobs = gcJobs(options, site);
-  const credentials = sweepCredentials(new SlurmClient(site));
+  const credentials = sweepCredentials(new SlurmClient(site), options.job);
   if (options.json) return `${JSON.stringify({ jobs, credentials })}\n`;
   const lines = jobs.map((r) => `job ${r.jobId}: ${r.skipped ?? (r.removed.length ? `removed ${r.removed.join(', ')}` : 'nothing left to remove')}\n`);
   if (credentials.length) lines.push(`credentials of jobs that ended before they pulled: removed ${credentials.join(', ')}\n`);

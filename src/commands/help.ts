@@ -38,6 +38,12 @@ const JOB_FILE_WORDS: Record<keyof typeof JOB_FILES, string> = {
   ledger: 'what the job made (scratch dir, container...), one line each, for tre-job gc',
   connection: "a service's host, port and password (0600), once it answers (tre-job connect, Open OnDemand's Connect button)",
   spec: 'the spec the job was rendered from, as written (spec.json for a JSON spec), for tre-job resubmit',
+  taskLog: "an array task's log: output-0.log, output-1.log, ... (tre-job logs ARRAYID_TASK)",
+  items: "an array's items (0600), one per line: task T runs with line T+1",
+  arrayLock: "the lock an array's tasks take to share outputs-NUMBER, the pull and the token",
+  arrayOutputs: "the NUMBER of an array's outputs-NUMBER (each task writes to outputs-NUMBER/TASK)",
+  pastPull: 'the array tasks that no longer need the registry token; the last one deletes it',
+  pulled: 'pulled-HOST (Podman) or pulled-sif (Apptainer): the image an array pulled, which its other tasks run',
 };
 
 const STATE_DIR_WORDS: Record<keyof typeof STATE_DIRS, string> = {
@@ -45,7 +51,7 @@ const STATE_DIR_WORDS: Record<keyof typeof STATE_DIRS, string> = {
   credentials: 'one entry per credentials file, so that tre-job gc can remove a token whose job never pulled',
   jobs: 'one entry per job directory, wherever it is, so that status finds every job',
   tmp: "Apptainer's temporary files, one directory per job",
-  locks: 'one lock file per SIF image, held while it is pulled',
+  locks: "one lock file per SIF image, or per node and image for an array's Podman pull, held while it is pulled",
 };
 
 const JOB_EXIT_WORDS: Record<keyof typeof EXIT, string> = {

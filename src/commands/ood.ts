@@ -132,7 +132,7 @@ export function oodCommand(options: OodCommandOptions): string {
   return inFormTerms(form, () => {
     const prepared = prepare(spec, options, dir, true, site);
     const files = jobFiles(makeJobDir(dir, false), JOB_FILES.oodScript);
-    writeJobFiles(files, prepared.script, prepared.token);
+    writeJobFiles(files, prepared);
     // The spec --spec prints is kept too, so that `tre-job resubmit` can run the session again.
     const kept = keepSpec(dir, { text: outside(), source: null, site: siteFileOf(options.site) });
     const record = jobRecord(prepared.job, { jobId: null, cluster: null, jobDir: dir, source: 'ood' }, options.session ?? 'JOBID', kept);

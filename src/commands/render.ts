@@ -15,6 +15,6 @@ export function renderCommand(specFile: string, options: RenderCommandOptions): 
   const dir = resolve(options.jobDir);
   const prepared = prepare(loadSpecFile(specFile, site), options, dir, true, site);
   const files = jobFiles(makeJobDir(dir, false));
-  writeJobFiles(files, prepared.script, prepared.token);
+  writeJobFiles(files, prepared);
   return `${files.script}\n`;
 }

@@ -1,5 +1,5 @@
 import { rmSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { credentialsIndexEntry, jobFiles, makeJobDir, newJobDirPath, recordCredentialsJob, writeJobFiles } from '../jobdir';
 import { shq } from '../render/quote';
 import { jobRecord, keepSpec, siteFileOf, SpecOrigin, SubmittedJob, writeJobRecord } from '../record';
@@ -68,7 +68,8 @@ export function submitSpec(input: SpecToSubmit, options: SubmitCommandOptions): 
   const site = input.site === null ? BUILT_IN_SITE : loadSite(input.site);
   const dir = options.jobDir !== undefined ? resolve(options.jobDir) : newJobDirPath(site.jobsDir);
   // The bytes parsed are the bytes kept: read once, so a pipe (`submit <(...)`) works too.
-  const { spec, bytes: text } = readSpecFile(input.file, site);
+  // Relative paths in it (array.itemsFile) start beside the spec file it came from.
+  const { spec, bytes: text } = readSpecFile(input.file, site, input.source !== null ? dirname(input.source) : undefined);
   const prepared = prepare(spec, options, dir, !options.dryRun, site);
   const files = jobFiles(dir);
   const slurm = new SlurmClient(site);
@@ -83,7 +84,7 @@ export function submitSpec(input: SpecToSubmit, options: SubmitCommandOptions): 
   let submission;
   try {
     kept = keepSpec(dir, { ...input, text });
-    writeJobFiles(files, prepared.script, prepared.token);
+    writeJobFiles(files, prepared);
     submission = slurm.submit(files.script, dir);
   } catch (err) {
     // Nothing was submitted: leave no credentials (or, for a directory we made, nothing at all).

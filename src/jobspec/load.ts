@@ -2,6 +2,7 @@
 import { InputError, inputErrorFromIssues, Problems } from '../errors';
 import { readYamlDocument, withLinesOf, YamlFile } from '../readfile';
 import { keysAt } from '../zod';
+import { dirname, resolve } from 'node:path';
 import type { Site } from '../site/schema';
 import { resolveJob } from './resolve';
 import { ENV_NAME, JobSpec, jobSpecSchema } from './schema';
@@ -9,6 +10,13 @@ import { ENV_NAME, JobSpec, jobSpecSchema } from './schema';
 // Where each spec read from a file came from, so that a problem found later (resolve.ts) can
 // name its line too. Keyed by the spec object: a spec built from OOD form values has none.
 const specLines = new WeakMap<JobSpec, YamlFile['lineOf']>();
+// And the directory its relative paths (array.itemsFile) are relative to.
+const specBases = new WeakMap<JobSpec, string>();
+
+/** Where a spec's relative paths start: its file's directory (or the one given), else the working directory. */
+export function specBaseDir(spec: JobSpec): string {
+  return specBases.get(spec) ?? process.cwd();
+}
 
 /**
  * Read and schema-check a spec file; every problem is reported, each with its line. With the
@@ -19,8 +27,11 @@ export function loadSpecFile(file: string, site?: Site): JobSpec {
   return readSpecFile(file, site).spec;
 }
 
-/** loadSpecFile, with the bytes it parsed (submit keeps them in the job directory). */
-export function readSpecFile(file: string, site?: Site): { spec: JobSpec; bytes: Buffer } {
+/**
+ * loadSpecFile, with the bytes it parsed (submit keeps them in the job directory). `baseDir`:
+ * where its relative paths start, when not beside `file` (a kept copy of a spec, see resubmit).
+ */
+export function readSpecFile(file: string, site?: Site, baseDir: string = dirname(resolve(file))): { spec: JobSpec; bytes: Buffer } {
   const { bytes, value, lineOf } = readYamlDocument(file, 'spec');
   let spec: JobSpec;
   try {
@@ -30,6 +41,7 @@ export function readSpecFile(file: string, site?: Site): { spec: JobSpec; bytes:
     throw withLinesOf(site ? withSiteProblems(err, value, site) : err, lineOf);
   }
   specLines.set(spec, lineOf);
+  specBases.set(spec, baseDir);
   return { spec, bytes };
 }
 

@@ -6,7 +6,8 @@ import { reservedEnvNames } from '../service';
 import { referencedVariables } from '../render/quote';
 import type { Site } from '../site/schema';
 import { displayName, ImageRef, parseImageRef, pinnedReference, pullReference } from './image';
-import { EnvVar, normalizeEnv, withLines } from './load';
+import { EnvVar, normalizeEnv, specBaseDir, withLines } from './load';
+import { JobArray, resolveArray } from './array';
 import { JobSpec, TIME } from './schema';
 
 /**
@@ -14,7 +15,7 @@ import { JobSpec, TIME } from './schema';
  * through as they are, so a new spec field reaches the templates (as job.FIELD) with no copy;
  * the fields below are the ones resolved against the site or derived.
  */
-export interface Job extends Omit<JobSpec, 'image' | 'runtime' | 'registry' | 'name' | 'env' | 'time' | 'partition'> {
+export interface Job extends Omit<JobSpec, 'image' | 'runtime' | 'registry' | 'name' | 'env' | 'time' | 'partition' | 'array'> {
   runtime: 'podman' | 'apptainer';
   image: ImageRef;
   /** What the runtime pulls (the site's pullHost applied). */
@@ -33,6 +34,8 @@ export interface Job extends Omit<JobSpec, 'image' | 'runtime' | 'registry' | 'n
   env: EnvVar[];
   /** Host paths the user's runner arguments mount (the job resolves them again before the container starts). */
   mountSources: MountSource[];
+  /** A Slurm job array's tasks; null for a single job. */
+  array: JobArray | null;
   /** Things that are allowed but probably not meant, one line each (printed on stderr). */
   warnings: string[];
 }
@@ -76,10 +79,11 @@ export function resolveJob(spec: JobSpec, site: Site): Job {
       problems.add(clash.field, `${clash.name} is set by tre-job for a ${spec.service} service (reserved: ${reserved.join(', ')})`);
     }
   }
+  const array = resolveArray(spec, site, env, problems, specBaseDir(spec));
   if (!image || !registry || !mountSources || !problems.empty) throw withLines(problems.error(), spec);
   const registryHost = registry.pullHost ?? registry.host;
   const partition = spec.partition ?? site.partition;
-  const { image: _image, runtime: _runtime, registry: _registry, name: _name, env: _env, time: _time, partition: _partition, ...passthrough } = spec;
+  const { image: _image, runtime: _runtime, registry: _registry, name: _name, env: _env, time: _time, partition: _partition, array: _array, ...passthrough } = spec;
   return {
     ...passthrough,
     runtime,
@@ -94,6 +98,7 @@ export function resolveJob(spec: JobSpec, site: Site): Job {
     time,
     ...(partition !== undefined ? { partition } : {}),
     env,
+    array,
     mountSources,
     warnings: [...expansionWarnings(spec, env), ...timeWarnings(time, site)],
   };

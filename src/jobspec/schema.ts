@@ -72,6 +72,21 @@ export const jobSpecSchema = described(
       z.enum(['jupyter', 'rstudio', 'http']),
       'Run an interactive web service instead of a batch job: the job picks a free port, makes a password, starts the container with the port as its first argument, waits for HTTP and writes connection.yml. Default: a batch job.',
     ),
+    array: optional(
+      z.strictObject({
+        count: optional(wholeNumber('tasks', 10, 1, 100000), 'Run N tasks: TRE_TASK and TRE_ITEM are 0 to N-1.'),
+        items: optional(
+          z.array(text.check(oneLineCheck(), z.minLength(1, { message: 'must not be empty' }), z.maxLength(4096, { message: 'must be at most 4096 characters' }))),
+          'One task per item, in order: the item is TRE_ITEM, its index (from 0) TRE_TASK.',
+        ),
+        itemsFile: optional(
+          text.check(oneLineCheck(), z.minLength(1, { message: 'must not be empty' })),
+          'A file of items, one per line (blank lines skipped), read when you submit; a relative path is relative to the spec file.',
+        ),
+        parallel: optional(wholeNumber('tasks', 4, 1, 100000), 'Most tasks running at once (sbatch --array=...%K). Default: as many as Slurm can run.'),
+      }),
+      'Run the container once per task of a Slurm job array: give one of count, items or itemsFile. ${TRE_TASK} and ${TRE_ITEM} expand in env and args and are set in the container. Each task writes to its own outputs-NUMBER/TASK. Batch jobs only. Default: one task.',
+    ),
   }),
   'A tre-job container job spec (YAML or JSON). Unknown keys are errors.',
 );

@@ -55,6 +55,8 @@ export interface ScriptContext {
   forbiddenMounts: { paths: string[]; trees: string[] };
   /** Also print the summary as one JSON line. */
   summaryJson: boolean;
+  /** A Slurm job array: its task count, and whether its items are in the job directory's items file. */
+  array: null | { tasks: string; items: boolean };
 }
 
 const SAFE_PATH = /^\/[A-Za-z0-9._/+@-]*$/;
@@ -103,9 +105,13 @@ export function buildContext(job: Job, site: Site, options: RenderOptions = {}):
     throw new InputError('--job-dir', `must be an absolute path of letters, digits and . _ / + @ - (got ${JSON.stringify(jobDir)})`);
   }
   if (session !== undefined && !SESSION.test(session)) throw new InputError('session', 'must be letters, digits, _ . - only');
+  if (job.array?.items && jobDir === undefined) {
+    throw new InputError('array', 'items are kept in the job directory: use tre-job submit, or render --job-dir DIR');
+  }
   const directives = [
     `--job-name=${job.jobName}`,
-    `--output=${jobDir ? `${jobDir}/` : ''}output.log`,
+    ...(job.array ? [`--array=0-${job.array.tasks - 1}${job.array.parallel !== null ? `%${job.array.parallel}` : ''}`] : []),
+    `--output=${jobDir ? `${jobDir}/` : ''}${job.array ? JOB_FILES.taskLog : JOB_FILES.log}`,
     `--time=${job.time}`,
     `--signal=B:USR1@${site.signalGraceSeconds}`,
     ...(job.cpus !== undefined ? [`--cpus-per-task=${job.cpus}`] : []),
@@ -147,5 +153,6 @@ export function buildContext(job: Job, site: Site, options: RenderOptions = {}):
     mountSources: job.mountSources,
     forbiddenMounts: { paths: SYSTEM_PATHS, trees: [...SYSTEM_TREES, normalPath(site.safeDataRoot)] },
     summaryJson: site.summaryJson,
+    array: job.array ? { tasks: String(job.array.tasks), items: job.array.items !== null } : null,
   };
 }

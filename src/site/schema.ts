@@ -39,6 +39,10 @@ function buildSiteSchema() {
       scancel: described(command(), 'scancel command. Default: scancel.'),
       maxCpus: optional(z.int().check(z.minimum(1), z.maximum(4096)), 'Most CPUs a job may ask for. Unset: no site limit (the partition\'s).'),
       maxMemoryGiB: optional(z.int().check(z.minimum(1), z.maximum(65536)), 'Most memory (GiB) a job may ask for. Unset: no site limit (the partition\'s).'),
+      maxArrayTasks: described(
+        z.int().check(z.minimum(1), z.maximum(100000)),
+        "Most tasks an array job may have (keep it within Slurm's MaxArraySize). Default: 1000.",
+      ),
       partition: optional(string(SLURM_WORD, 'must be letters, digits and . _ - only'), 'Default partition.'),
       signalGraceSeconds: described(
         seconds(10, 3600),
@@ -97,6 +101,7 @@ export const BUILT_IN_SITE: Site = {
   scontrol: 'scontrol',
   scancel: 'scancel',
   signalGraceSeconds: 60,
+  maxArrayTasks: 1000,
   runnerArgs: { mode: 'deny', allow: [], deny: [] },
   forcedRunnerArgs: { podman: [], apptainer: [] },
   forcedMounts: [],

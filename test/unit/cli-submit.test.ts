@@ -120,7 +120,7 @@ describe('tre-job validate and schema', () => {
     expect(schema.required).toEqual(['image']);
     expect(schema.additionalProperties).toBe(false);
     expect(Object.keys(schema.properties)).toEqual([
-      'image', 'runtime', 'registry', 'name', 'cpus', 'memoryGiB', 'time', 'partition', 'gpu', 'env', 'args', 'runnerArgs', 'reuseSif', 'safeData', 'safeDataMount', 'service',
+      'image', 'runtime', 'registry', 'name', 'cpus', 'memoryGiB', 'time', 'partition', 'gpu', 'env', 'args', 'runnerArgs', 'reuseSif', 'safeData', 'safeDataMount', 'service', 'array',
     ]);
     expect(schema.properties.time.pattern).toBe('^([0-9]{1,3}):([0-5][0-9]):([0-5][0-9])$');
   });

@@ -127,7 +127,7 @@ describe('submit.yml.erb', () => {
     expect(JSON.parse(readFileSync(join(root, 'job.json'), 'utf8'))).toEqual({
       jobId: null, cluster: null, jobName: 'probe:1.0', image: '127.0.0.1:5000/tre/probe:1.0', submittedAt: expect.any(String),
       jobDir: root, outputLog: join(root, 'output.log'), containerName: `probe-${SESSION}`, source: 'ood',
-      spec: 'spec.yaml', site: join(siteDir, 'clusters', 'tre.yaml'), specSource: null, resubmitOf: null, service: null, runtime: 'podman',
+      spec: 'spec.yaml', site: join(siteDir, 'clusters', 'tre.yaml'), specSource: null, resubmitOf: null, service: null, runtime: 'podman', array: null,
     });
     expect(readFileSync(join(root, 'tre-job.sh'), 'utf8')).toContain(`tre_container_name='probe'-'${SESSION}'`);
   });
@@ -295,7 +295,7 @@ describe('parity with tre-job submit', () => {
     const b = submit.split(submitDir).join('JOBDIR').split('\n');
     expect(a.length).toBe(b.length);
     const differ = a.map((line, i) => [line, b[i]]).filter(([x, y]) => x !== y);
-    expect(differ).toEqual([[`tre_container_name='probe'-'${SESSION}'`, "tre_container_name='probe'-$tre_job_id"]]);
+    expect(differ).toEqual([[`tre_container_name='probe'-'${SESSION}'`, "tre_container_name='probe'-$tre_task_id"]]);
     expect(podmanRun(ood)).toBe(podmanRun(submit));
   });
 });
