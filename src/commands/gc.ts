@@ -107,19 +107,21 @@ export function gcJobs(options: GcOptions, site: Site = loadSite(options.site)):
 }
 
 /**
- * Remove the tokens of job directories that no pending or running job of this user uses.
- * `ended`: a job known to have ended though Slurm still lists it (an Epilog's own job is
- * COMPLETING while the Epilog runs: counted as in use, the last task of an array would keep the
- * array's token).
+ * A job in these states may still start its script and pull. Not COMPLETING: its script has
+ * ended (an Epilog runs while its job is COMPLETING; counted as in use, the last tasks of an
+ * array, ending together, would each keep the array's token for the other).
  */
-export function sweepCredentials(slurm: SlurmClient, ended?: string): string[] {
+const MAY_PULL = new Set([...ACTIVE_STATES].filter((state) => state !== 'COMPLETING'));
+
+/** Remove the tokens of job directories that no job of this user that may still pull uses. */
+export function sweepCredentials(slurm: SlurmClient): string[] {
   const index = credentialsIndex();
   if (!index.length) return [];
   const uid = process.getuid?.() ?? null;
   const inUse = new Set(
     slurm
       .showJobs()
-      .filter((job) => ACTIVE_STATES.has(job.state) && job.uid === uid && job.jobId !== ended)
+      .filter((job) => MAY_PULL.has(job.state) && job.uid === uid)
       .flatMap(jobDirsOf),
   );
   const removed: string[] = [];
@@ -135,7 +137,7 @@ export function sweepCredentials(slurm: SlurmClient, ended?: string): string[] {
 export function gcCommand(options: GcOptions): string {
   const site = loadSite(options.site);
   const jobs = gcJobs(options, site);
-  const credentials = sweepCredentials(new SlurmClient(site), options.job);
+  const credentials = sweepCredentials(new SlurmClient(site));
   if (options.json) return `${JSON.stringify({ jobs, credentials })}\n`;
   const lines = jobs.map((r) => `job ${r.jobId}: ${r.skipped ?? (r.removed.length ? `removed ${r.removed.join(', ')}` : 'nothing left to remove')}\n`);
   if (credentials.length) lines.push(`credentials of jobs that ended before they pulled: removed ${credentials.join(', ')}\n`);
