@@ -96,7 +96,12 @@ export function statusCommand(jobIds: string[], options: StatusOptions): string 
     const known = new Map(slurmJobs.map((job) => [job.jobId, job]));
     // An array is one row: its tasks' lines, each with ArrayJobId=A.
     const arrays = new Map<string, SlurmJob[]>();
-    for (const job of slurmJobs) if (job.arrayJobId !== null) arrays.set(job.arrayJobId, [...(arrays.get(job.arrayJobId) ?? []), job]);
+    for (const job of slurmJobs) {
+      if (job.arrayJobId === null) continue;
+      const lines = arrays.get(job.arrayJobId) ?? [];
+      lines.push(job);
+      arrays.set(job.arrayJobId, lines);
+    }
     statuses = records.map((record: JobRecord) => {
       if (record.jobId === null) return jobStatus(record, null);
       return arrayOf(record) ? arrayStatus(record as SubmittedJob, arrays.get(record.jobId) ?? []) : jobStatus(record, known.get(record.jobId) ?? null);

@@ -272,6 +272,24 @@ describe('tre-job logs of an array', () => {
   });
 });
 
+describe('tre-job logs ARRAYID --follow', () => {
+  it("prints what each task adds, under the task's header again when the task changes, whole lines only, until every task has ended", async () => {
+    arrayRecord(2);
+    const log = (t: number) => join(jobDir(), `output-${t}.log`);
+    writeFileSync(log(0), 'zero: first\nzero: half');
+    setLines(line('3591', '1', 'PENDING'), line('3590', '0', 'RUNNING'));
+    let stdout = '';
+    const following = run(['logs', A, '--follow', '--site', site], { stdout: (t) => (stdout += t), stderr: () => undefined });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(stdout).toBe(`==> ${A}_0 <==\nzero: first\n`);
+    writeFileSync(log(1), 'one: first\n');
+    writeFileSync(log(0), 'zero: first\nzero: half done\nzero: end\n');
+    setLines(line('3591', '1', 'COMPLETED'), line('3590', '0', 'COMPLETED'));
+    expect(await following).toBe(0);
+    expect(stdout).toBe(`==> ${A}_0 <==\nzero: first\nzero: half done\nzero: end\n\n==> ${A}_1 <==\none: first\n`);
+  }, 10000);
+});
+
 describe('submit --wait on an array', () => {
   const io = () => {
     const out = { stdout: '', stderr: '' };
