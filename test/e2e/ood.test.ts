@@ -8,7 +8,8 @@
 import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { BIN, ROOT } from '../helpers';
-import { describeE2E, homeOf, jobInfo, podmanPsAll, readNulList, readToken, requireStack, runAs, shq, StackEnv } from './lib/stack';
+import { LOG } from '../../src/contract';
+import { describeE2E, homeOf, jobInfo, podmanPsAll, readNulList, readToken, requireStack, run, runAs, shq, StackEnv } from './lib/stack';
 import { finished, oodSiteDir, processesOf, Submitted, until, waitUntilSleeping } from './lib/tre';
 
 jest.setTimeout(240000);
@@ -130,6 +131,42 @@ describeE2E('Open OnDemand Run Batch Container app on the real stack', () => {
     expect(log).toContain(`tre-job INFO: Container ${homeOf('alice')}/probe:1.0.sif is now running.`);
     expect(readNulList(join(outputs, 'probe', 'argv'))).toEqual(['-d', '5', '-n', 'two words', 'alice']);
     expect(readNulList(join(outputs, 'probe', 'env'))).toContain('GREETING=hello from alice');
+    expect(existsSync(join(session.stagedRoot, 'credentials'))).toBe(false);
+    expectNoToken('alice', session);
+  });
+
+  it('Items: one array task a line (CR LF, a blank line skipped), each with its item and index, its own outputs-N/TASK and log; nothing left behind', async () => {
+    const items = ['one', 'two words', 'three'];
+    const session = oodSubmit('alice', form({
+      array_items: 'one\r\n\r\ntwo words\r\nthree\r\n',
+      array_parallel: '2',
+      env_vars: 'ITEM=${TRE_ITEM}\r\n',
+      container_args: '-n ${TRE_TASK} "${TRE_ITEM}"',
+    }));
+    expect(session.sbatchArgs).toContain('--array=0-2%2');
+    // The array has ended when Slurm lists none of its tasks as pending or running.
+    const pending = () => run('squeue', ['-h', '-j', session.jobId, '-o', '%i']);
+    expect(pending().status).toBe(0);
+    await until(() => pending().stdout.trim() === '', 180000, 'the array to end', 500);
+    let number = '';
+    for (const [task, item] of items.entries()) {
+      const log = readFileSync(join(session.stagedRoot, `output-${task}.log`), 'utf8');
+      expect(log).toContain(`Job ${session.jobId}_${task} started`);
+      expect(log).toContain(`tre-job INFO: Container probe-${session.id}_${task} is now running.`); // one name per task
+      expect(log).toContain('tre-job INFO: Job finished with exit status 0');
+      expect(log).not.toContain(token);
+      const outputs = LOG.outputs.exec(log)?.[1] ?? '';
+      const found = new RegExp(`^${homeOf('alice')}/outputs-([0-9]+)/${task}$`).exec(outputs);
+      expect(found).not.toBeNull();
+      number ||= found?.[1] ?? '';
+      expect(outputs).toBe(join(homeOf('alice'), `outputs-${number}`, String(task))); // one outputs-N for the array
+      expect(readNulList(join(outputs, 'probe', 'argv'))).toEqual(['-n', String(task), item]);
+      expect(readNulList(join(outputs, 'probe', 'env'))).toEqual(expect.arrayContaining([`ITEM=${item}`, `TRE_ITEM=${item}`, `TRE_TASK=${task}`]));
+      expect(existsSync(join(homeOf('alice'), `scratch-${number}-${task}`))).toBe(false);
+    }
+    expect(readdirSync(join(homeOf('alice'), `outputs-${number}`)).sort()).toEqual(['0', '1', '2']);
+    expect(existsSync(join(session.stagedRoot, 'output.log'))).toBe(false); // OnDemand's -o gave way to output-%a.log
+    expect(podmanPsAll('alice').filter((name) => name.includes(session.id))).toEqual([]);
     expect(existsSync(join(session.stagedRoot, 'credentials'))).toBe(false);
     expectNoToken('alice', session);
   });
