@@ -46,6 +46,8 @@ export interface Settings {
   jobs: number;
   /** BENCH_RENDER_ITERS: phase 6, renders per size */
   renderIters: number;
+  /** BENCH_ARRAY_TASKS: phase 11, tasks per array */
+  arrayTasks: number;
   /** BENCH_PHASES */
   phases: Set<number>;
 }
@@ -114,6 +116,42 @@ export interface Results {
   service?: { problems: string[]; cases: Record<string, { n: number; aP95: number; bP95: number; connectionAfter: number }> };
   /** phase 10 */
   start?: { sifBytes: number; tmpLeft: number; aP95?: number; bP95?: number };
+  /** phase 11 */
+  array?: ArrayResult;
+}
+
+/** What one side of phase 11 (one array of N tasks) cost and left behind. */
+export interface ArraySide {
+  jobId: string;
+  /** the submitting command (tre-job submit, or sbatch) */
+  submitMs: number;
+  /** first task start to last task end, from Slurm's records (whole seconds) */
+  spanS: number;
+  /** from the submission until Slurm listed no task (polled every second) */
+  wallMs: number;
+  /** tasks that ended COMPLETED with exit 0 */
+  completed: number;
+  /** tasks whose own outputs dir holds what the probe wrote */
+  withOutputs: number;
+  /** nodes the tasks ran on */
+  nodes: number;
+  /** registry access-log lines during the side: all, manifest GETs (200) and layer blob GETs (200) of the image's repository */
+  requests: number;
+  manifests: number;
+  layers: number;
+  /** /proc/stat busy time of the whole machine during the side (wallMs) */
+  busyMs: number;
+  /** what the side left that was not there before it */
+  leftovers: Record<'scratch' | 'containers' | 'credentials' | 'markers' | 'tmp', number>;
+  failures: string[];
+}
+
+export interface ArrayResult {
+  tasks: number;
+  /** /proc/stat busy ms per second with no job running (the bench's own polling included), before and after the sides */
+  idleBusyMsPerS: number[];
+  /** by runtime: tre-job (a) and hand-written (b) */
+  runtimes: Record<string, { a: ArraySide; b: ArraySide }>;
 }
 
 // ---------------------------------------------------------------- small helpers
@@ -146,7 +184,7 @@ export function nowMs(): number {
 export const CLEAN_ENV: NodeJS.ProcessEnv = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: os.homedir(), LANG: 'C.UTF-8' };
 
 /** stack.ts's run, as root, with the bench's default time limit (2 minutes). */
-export function run(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): RunResult {
+export function run(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number; input?: string } = {}): RunResult {
   return runCommand(cmd, args, { timeoutMs: 120000, ...opts });
 }
 
@@ -200,6 +238,11 @@ export function dirsFromLog(log: string): { outputs: string; scratch: string } {
   };
 }
 
+/** The outputs-N a job's outputs are in: the dir itself, or, for an array task's outputs-N/TASK, its parent. */
+export function outputsRoot(outputs: string): string {
+  return /\/outputs-[0-9]+\/[0-9]+$/.test(outputs) ? path.dirname(outputs) : outputs;
+}
+
 /** Poll `test` every 20 ms for up to `ms`; true as soon as it holds. */
 export function within(ms: number, test: () => boolean): boolean {
   const deadline = nowMs() + ms;
@@ -226,16 +269,18 @@ export function jobStates(ids: readonly string[]): Map<string, { state: string; 
   return out;
 }
 
-/** Ids among `ids` that Slurm still runs (squeue lists active jobs only). */
+/** Ids among `ids` that Slurm still runs (squeue lists active jobs only); an array's id while any task does. */
 export function activeIds(ids: readonly string[]): string[] {
   const want = new Set(ids);
   const r = run('squeue', ['-h', '-t', 'all', '-o', '%i %T'], { timeoutMs: 30000 });
-  const active: string[] = [];
+  const active = new Set<string>();
   for (const line of r.stdout.split('\n')) {
-    const [id, state] = line.trim().split(/\s+/);
-    if (id && want.has(id) && isActiveState(state ?? '')) active.push(id);
+    const [task, state] = line.trim().split(/\s+/);
+    // An array's tasks are listed as A_T and its pending rest as A_[2-4%2].
+    const id = task?.replace(/_.*$/, '');
+    if (id && want.has(id) && isActiveState(state ?? '')) active.add(id);
   }
-  return active;
+  return [...active];
 }
 
 /** Wait until all ids have ended; returns the time (nowMs) at which that was seen. */
@@ -542,7 +587,8 @@ export class Workspace {
     if (this.jobIds.length) {
       const mine = new Set(this.jobIds);
       try {
-        const left = this.podmanNames().filter((n) => mine.has(n.replace(/^probe-(hand-)?/, '')));
+        // probe-JOBID, probe-hand-JOBID, and an array task's probe-(hand-)ARRAYID_TASK
+        const left = this.podmanNames().filter((n) => mine.has(n.replace(/^probe-(hand-)?/, '').replace(/_[0-9]+$/, '')));
         if (left.length) {
           note(`clean-up: removing containers the bench's jobs left: ${left.join(' ')}`);
           runAs(this.user, `podman rm --force --time 0 ${left.map(shq).join(' ')}`, { timeoutMs: 120000 });
@@ -554,8 +600,12 @@ export class Workspace {
     for (const d of this.keptOutputs) fs.rmSync(d, { recursive: true, force: true });
     for (const d of this.jobDirs) {
       if (!d) continue;
-      const { outputs } = dirsFromLog(readLog(path.join(d, 'output.log')));
-      if (outputs) fs.rmSync(outputs, { recursive: true, force: true });
+      // output.log, or an array's output-TASK.log (every task's outputs are under one outputs-N)
+      const logs = fs.existsSync(d) ? fs.readdirSync(d).filter((n) => /^output(-[0-9]+)?\.log$/.test(n)) : [];
+      for (const log of logs) {
+        const { outputs } = dirsFromLog(readLog(path.join(d, log)));
+        if (outputs) fs.rmSync(outputsRoot(outputs), { recursive: true, force: true });
+      }
       fs.rmSync(d, { recursive: true, force: true });
       // Its entries in tre-job's indexes (a file named after the directory's path, '/' as '%').
       for (const index of this.indexes) fs.rmSync(path.join(index, path.resolve(d).replace(/\//g, '%')), { force: true });
@@ -568,7 +618,7 @@ export class Workspace {
         if (e.isDirectory()) walk(full);
         else if (/\.log$/.test(e.name)) {
           const { outputs } = dirsFromLog(readLog(full));
-          if (outputs && path.dirname(outputs) === this.home) fs.rmSync(outputs, { recursive: true, force: true });
+          if (outputs && path.dirname(outputsRoot(outputs)) === this.home) fs.rmSync(outputsRoot(outputs), { recursive: true, force: true });
         }
       }
     };
@@ -577,8 +627,9 @@ export class Workspace {
     } catch (err) {
       note(`clean-up: ${errText(err)}`);
     }
-    for (const name of listHome(this.user, /^(?:outputs|scratch)-hand-\d+$/)) {
-      const id = /(\d+)$/.exec(name)?.[1];
+    // outputs-hand-JOBID, scratch-hand-JOBID, and an array's scratch-hand-ARRAYID-TASK
+    for (const name of listHome(this.user, /^(?:outputs|scratch)-hand-\d+(-\d+)?$/)) {
+      const id = /^[a-z]+-hand-(\d+)/.exec(name)?.[1];
       if (id && this.jobIds.includes(id)) fs.rmSync(path.join(this.home, name), { recursive: true, force: true });
     }
     // Apptainer's per-job temporary dirs (each job removes its own: reported by phase 8), the SIFs
@@ -599,16 +650,29 @@ export class Workspace {
 
 // ---------------------------------------------------------------- hand-written scripts (the baselines)
 
-/** The start of every hand-written script: directives and the names of the job's two directories. */
-function handHead(outputLine: string, jobName = 'probe-hand'): string {
-  return `#!/bin/bash
-#SBATCH --job-name=${jobName}
-#SBATCH --time=00:10:00
-${outputLine ? `#SBATCH --output=${outputLine}\n` : ''}set -euo pipefail
+/**
+ * The start of every hand-written script: directives and the names of the job's two directories.
+ * ARRAYTASKS > 0: an array of that many tasks (phase 11), as a user would write one: one
+ * outputs-hand-ARRAYID with a subdirectory per task, a scratch-hand-ARRAYID-TASK per task.
+ */
+function handHead(outputLine: string, jobName = 'probe-hand', arrayTasks = 0): string {
+  const dirs = arrayTasks
+    ? `#SBATCH --array=0-${arrayTasks - 1}
+set -euo pipefail
+n=\${SLURM_ARRAY_JOB_ID}_$SLURM_ARRAY_TASK_ID
+out=$HOME/outputs-hand-$SLURM_ARRAY_JOB_ID/$SLURM_ARRAY_TASK_ID
+scratch=$HOME/scratch-hand-$SLURM_ARRAY_JOB_ID-$SLURM_ARRAY_TASK_ID
+mkdir -p "\${out%/*}"
+`
+    : `set -euo pipefail
 n=$SLURM_JOB_ID
 out=$HOME/outputs-hand-$n
 scratch=$HOME/scratch-hand-$n
 `;
+  return `#!/bin/bash
+#SBATCH --job-name=${jobName}
+#SBATCH --time=00:10:00
+${outputLine ? `#SBATCH --output=${outputLine}\n` : ''}${dirs}`;
 }
 
 /** A hand-written Apptainer pull of IMAGE to "$sif": the token in the pull's environment only, no cache. */
@@ -623,11 +687,13 @@ export function handPull(ws: Workspace, image: string): string {
  * mounts ($HOME/outputs-*, $HOME/scratch-*), scratch removed by an EXIT trap. For Apptainer: the
  * same pull (token in the pull's environment, no cache, to a SIF in the home) and `apptainer run`
  * with the same isolation flags and binds. OUTPUTLINE: the --output directive ('' for none).
+ * ARRAYTASKS > 0: the same as an array (see handHead); every task logs in and pulls, Apptainer's
+ * to a SIF in the task's scratch.
  */
-export function handScript(ws: Workspace, outputLine: string, runtime = 'podman'): string {
-  const head = handHead(outputLine);
+export function handScript(ws: Workspace, outputLine: string, runtime = 'podman', arrayTasks = 0): string {
+  const head = handHead(outputLine, 'probe-hand', arrayTasks);
   if (runtime === 'apptainer') {
-    return `${head}sif=$HOME/probe-hand.sif
+    return `${head}sif=${arrayTasks ? '$scratch/probe.sif' : '$HOME/probe-hand.sif'}
 mkdir "$out" "$scratch"
 trap 'rm -rf "$scratch"' EXIT
 ${handPull(ws, ws.env.probeImage)}

@@ -15,6 +15,7 @@ import * as path from 'node:path';
 import { detectStack, readToken, runAs, SETUP_HINT, STACK_ENV_FILE } from '../test/e2e/lib/stack';
 import { BenchStack, errText, fail, fmt, fmtX, note, readLog, Results, ROOT, run, Settings, Workspace } from './lib';
 import { apptainerStart } from './phases/apptainer-start';
+import { arrayReport, arrays } from './phases/array';
 import { cancel } from './phases/cancel';
 import { renderColdStart, renderGrowth, submit } from './phases/cli';
 import { jobSide } from './phases/job-side';
@@ -32,11 +33,12 @@ const PHASE_NAMES: Record<number, string> = {
   8: 'clean-up after scancel, Apptainer',
   9: 'Jupyter time to answer, Apptainer',
   10: 'Apptainer start, FUSE vs unpacked',
+  11: 'job arrays, Podman and Apptainer',
 };
 
 /** The phases that need the e2e stack (Slurm, the registry, the bench user), and those that use Apptainer. */
-const STACK = [2, 3, 4, 5, 7, 8, 9, 10];
-const APPTAINER = [7, 8, 9, 10];
+const STACK = [2, 3, 4, 5, 7, 8, 9, 10, 11];
+const APPTAINER = [7, 8, 9, 10, 11];
 
 // ---------------------------------------------------------------- settings
 
@@ -56,15 +58,17 @@ function settings(): Settings {
     serviceTrials: intEnv('BENCH_SERVICE_TRIALS', 3),
     jobs: intEnv('BENCH_JOBS', 200),
     renderIters: intEnv('BENCH_RENDER_ITERS', 20),
+    arrayTasks: intEnv('BENCH_ARRAY_TASKS', 1000),
     phases: new Set(
-      (process.env.BENCH_PHASES || '1,2,3,4,5,6,7,8,9,10')
+      (process.env.BENCH_PHASES || '1,2,3,4,5,6,7,8,9,10,11')
         .split(',')
         .map((s) => s.trim())
         .filter(Boolean)
         .map(Number),
     ),
   };
-  for (const p of cfg.phases) if (!PHASE_NAMES[p]) fail(`BENCH_PHASES: unknown phase ${p} (1-10)`);
+  for (const p of cfg.phases) if (!PHASE_NAMES[p]) fail(`BENCH_PHASES: unknown phase ${p} (1-11)`);
+  if (cfg.arrayTasks < 1) fail('BENCH_ARRAY_TASKS must be at least 1');
   if (!/^[a-z_][a-z0-9_-]*$/.test(cfg.user)) fail(`BENCH_USER: bad user name ${JSON.stringify(cfg.user)}`);
   return cfg;
 }
@@ -137,7 +141,7 @@ function report(cfg: Settings, results: Results, othersSeen: number, elapsedMs: 
   for (const [k, v] of machine(cfg)) p(`| ${k} | ${v} |`);
   p('');
   p(
-    `Settings: BENCH_USER=${cfg.user} BENCH_TRIALS=${cfg.trials} BENCH_JOB_TRIALS=${cfg.jobTrials} BENCH_CANCEL_TRIALS=${cfg.cancelTrials} BENCH_SERVICE_TRIALS=${cfg.serviceTrials} BENCH_JOBS=${cfg.jobs} BENCH_RENDER_ITERS=${cfg.renderIters} BENCH_PHASES=${[...cfg.phases].join(',')}`,
+    `Settings: BENCH_USER=${cfg.user} BENCH_TRIALS=${cfg.trials} BENCH_JOB_TRIALS=${cfg.jobTrials} BENCH_CANCEL_TRIALS=${cfg.cancelTrials} BENCH_SERVICE_TRIALS=${cfg.serviceTrials} BENCH_JOBS=${cfg.jobs} BENCH_RENDER_ITERS=${cfg.renderIters} BENCH_ARRAY_TASKS=${cfg.arrayTasks} BENCH_PHASES=${[...cfg.phases].join(',')}`,
   );
   p('');
   if (results.rows.length) {
@@ -204,6 +208,7 @@ function report(cfg: Settings, results: Results, othersSeen: number, elapsedMs: 
     for (const f of t.failures) p(`- ${f}`);
     p('');
   }
+  if (results.array) for (const line of arrayReport(results.array)) p(line);
   const g = results.growth;
   const first = g?.[0];
   const base = g?.[g.length - 1];
@@ -275,6 +280,7 @@ function main(): void {
       8: () => cancel(needWs(), results, 'apptainer'),
       9: () => jupyter(needWs(), results),
       10: () => apptainerStart(needWs(), results),
+      11: () => arrays(needWs(), results),
     };
     for (const [phase, fn] of Object.entries(phases).map(([k, fn]) => [Number(k), fn] as const)) {
       if (!cfg.phases.has(phase)) continue;
