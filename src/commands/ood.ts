@@ -71,8 +71,13 @@ export function oodContract(site?: Site) {
   };
 }
 
-/** Options OOD sets itself through `script:` keys (job_name, wall_time, output_path). */
+/**
+ * Options OOD sets itself through `script:` keys (job_name, wall_time, output_path). An array
+ * keeps its --output (output-%a.log, a log per task): native options come after OnDemand's own
+ * -o, and sbatch takes the last.
+ */
 const SET_BY_OOD = /^--(job-name|time|output)=/;
+const SET_BY_OOD_FOR_ARRAYS = /^--(job-name|time)=/;
 
 function readForm(options: OodCommandOptions): OodForm {
   if ((options.form === undefined) === (options.formJson === undefined)) {
@@ -140,7 +145,7 @@ export function oodCommand(options: OodCommandOptions): string {
     const submission: OodSubmission = {
       jobName: prepared.job.jobName,
       wallTimeSeconds: seconds(prepared.job.time),
-      native: prepared.directives.filter((option) => !SET_BY_OOD.test(option)),
+      native: prepared.directives.filter((option) => !(prepared.job.array ? SET_BY_OOD_FOR_ARRAYS : SET_BY_OOD).test(option)),
       script: files.script,
       jobDir: dir,
       containerName: record.containerName,

@@ -1,8 +1,10 @@
 // Job arrays on the real stack (docs/design/arrays.md): each task's outputs apart, one pull per
 // node for the whole array, the token removed once every task is past its pull, and every way
 // a task ends (done, scancel of one task or of the array, SIGKILL and gc) leaves nothing behind.
+import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { ROOT } from '../helpers';
 import { describeE2E, homeOf, listHome, podmanPsAll, readNulList, requireStack, run, runAs, StackEnv } from './lib/stack';
 import { killJobProcesses, probeSpec, removeSpecs, submitAs, Submitted, treJobAs, until } from './lib/tre';
 
@@ -49,14 +51,19 @@ function removeProbeImage(user: string, stack: StackEnv): void {
   if (id) expect(runAs(user, `podman rmi -f ${id}`).status).toBe(0);
 }
 
-/** What an array leaves in a home: scratch dirs, containers, active markers, the token. */
+/**
+ * What this array leaves in a home: its tasks' scratch dirs (scratch-NUMBER-TASK), its tasks'
+ * containers, markers naming its job directory, and its token.
+ */
 function leftovers(user: string, submitted: Submitted) {
   const home = homeOf(user);
   const active = join(home, '.tre-job', 'active');
+  const number = /Outputs: \S+\/outputs-([0-9]+)\/[0-9]+ /.exec(readTaskLog(submitted, 0))?.[1] ?? 'none';
+  const markers = existsSync(active) ? readdirSync(active) : [];
   return {
-    scratch: listHome(user, /^scratch-/),
-    containers: podmanPsAll(user),
-    markers: existsSync(active) ? readdirSync(active) : [],
+    scratch: listHome(user, new RegExp(`^scratch-${number}-`)),
+    containers: podmanPsAll(user).filter((name) => name.includes(`-${submitted.jobId}_`)),
+    markers: markers.filter((name) => readFileSync(join(active, name), 'utf8').split('\n')[0] === submitted.jobDir),
     credentials: existsSync(join(submitted.jobDir, 'credentials')),
   };
 }
@@ -158,6 +165,47 @@ describeE2E('job arrays', () => {
     expect(sweep.status).toBe(0);
     expect(sweep.stdout).toContain(`removed ${join(submitted.jobDir, 'credentials')}`);
     expect(leftovers('carol', submitted)).toEqual(NOTHING_LEFT);
+  });
+
+  it('a cancel of a 200-task array mid-way: 0 scratch dirs, 0 containers, 0 markers, and after the Epilog 0 credentials files', async () => {
+    const submitted = submitAs('erin', stack, probeSpec(stack, { array: { count: 200, parallel: 2 }, safeData: 'none', env: { PROBE_SLEEP: '1' } }));
+    const id = submitted.jobId;
+    await until(() => [0, 1, 2, 3, 4, 5].every((t) => readTaskLog(submitted, t).includes('Job finished with exit status 0')), 120000, 'six tasks to finish', 200);
+    expect(runAs('erin', `scancel ${id}`).status).toBe(0);
+    const lines = await arrayEnded(id);
+    const ran = lines.filter((l) => !/ArrayTaskId=[0-9]+-/.test(l)).length;
+    expect(ran).toBeLessThan(200); // cancelled mid-way: the pending rest never ran
+    expect(lines.some((l) => /ArrayTaskId=[0-9]+-199(%2)? .*JobState=CANCELLED/.test(l))).toBe(true);
+    await until(() => podmanPsAll('erin').length === 0, 15000, 'containers to go', 500);
+    expect(leftovers('erin', submitted)).toEqual({ ...NOTHING_LEFT, credentials: true });
+    // The Epilog of the last task that ran, as slurmd runs it: as root, with that task's own id.
+    const last = Math.max(...lines.map((l) => Number(/^JobId=([0-9]+) /.exec(l)?.[1])).filter((n) => n !== Number(id)));
+    const epilogLog = `/tmp/tre-e2e-epilog-array-${id}.log`;
+    const epilog = spawnSync('bash', [join(ROOT, 'contrib', 'slurm-epilog.sh')], {
+      env: { PATH: '/usr/bin:/bin:/usr/sbin:/sbin', SLURM_JOB_ID: String(last), SLURM_JOB_USER: 'erin', TRE_JOB_BIN: `node ${join(ROOT, 'bin', 'tre-job')}`, TRE_JOB_EPILOG_LOG: epilogLog },
+      encoding: 'utf8',
+    });
+    expect(epilog.status).toBe(0);
+    expect(readFileSync(epilogLog, 'utf8')).toMatch(new RegExp(`job ${last} user erin: credentials of jobs that ended before they pulled: removed (\\S+, )*${join(submitted.jobDir, 'credentials')}`));
+    expect(leftovers('erin', submitted)).toEqual(NOTHING_LEFT);
+    // The tasks that finished kept their outputs; no task that never ran left a directory.
+    const number = /Outputs: \S+\/outputs-([0-9]+)\/0 /.exec(readTaskLog(submitted, 0))?.[1];
+    const outputs = readdirSync(join(homeOf('erin'), `outputs-${number}`)).map(Number);
+    expect(outputs).toEqual(expect.arrayContaining([0, 1, 2, 3, 4, 5]));
+    expect(Math.max(...outputs)).toBeLessThan(ran);
+  });
+
+  it('time limit: every task is stopped before it, exits 124 and cleans up', async () => {
+    const submitted = submitAs('frank', stack, probeSpec(stack, { time: '00:01:00', array: { count: 2 }, safeData: 'none', env: { PROBE_SLEEP: '600' } }));
+    const lines = await arrayEnded(submitted.jobId, 180000);
+    expect(lines.map((l) => /ExitCode=([0-9]+):/.exec(l)?.[1])).toEqual(['124', '124']);
+    [0, 1].forEach((task) => {
+      const log = readTaskLog(submitted, task);
+      expect(log).toContain('tre-job ERROR: Job is about to reach its time limit (SIGUSR1): stopping the container and cleaning up');
+      expect(log).toContain(`tre-job INFO: Removed container probe-${submitted.jobId}_${task}`);
+      expect(log).toContain('tre-job INFO: Job finished with exit status 124');
+    });
+    expect(leftovers('frank', submitted)).toEqual(NOTHING_LEFT);
   });
 
   it('apptainer: 4 tasks, 2 at once: one SIF pull for the array, outputs apart, nothing left', async () => {
