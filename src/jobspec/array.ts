@@ -37,13 +37,13 @@ export function resolveArray(spec: JobSpec, site: Site, env: EnvVar[], problems:
   const given = SOURCES.filter((key) => spec.array?.[key] !== undefined);
   if (given.length !== 1) {
     problems.add('array', given.length ? `give only one of count, items and itemsFile (got ${given.join(' and ')})` : 'give one of count, items or itemsFile, e.g. count: 10');
-    return null;
   }
   if (spec.service) problems.add('array', `cannot be used with service: a ${spec.service} service is one interactive session`);
   if (spec.name !== undefined) problems.add('name', "cannot be used with array: each task's container is named IMAGE-ARRAYID_TASK");
   for (const clash of env.filter((e) => ARRAY_ENV_NAMES.includes(e.name))) {
     problems.add(clash.field, `${clash.name} is set by tre-job in each task of an array (reserved: ${ARRAY_ENV_NAMES.join(', ')})`);
   }
+  if (given.length !== 1) return null;
   const source = given[0] as (typeof SOURCES)[number];
   const items = source === 'count' ? null : source === 'items' ? (spec.array.items ?? []) : readItemsFile(resolve(baseDir, spec.array.itemsFile ?? ''), problems);
   if (items === undefined) return null;

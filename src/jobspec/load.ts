@@ -47,7 +47,8 @@ export function readSpecFile(file: string, site?: Site, baseDir: string = dirnam
 
 // Fields other checks depend on: without a valid one, the site's checks would report
 // problems that are not there (reuseSif "only applies to runtime apptainer" for a mistyped runtime).
-const NEEDED_BY_OTHERS = new Set(['image', 'runtime', 'service', 'spec']);
+// (Without a valid array, ${TRE_ITEM} in args would be "set only in an array job".)
+const NEEDED_BY_OTHERS = new Set(['image', 'runtime', 'service', 'array', 'spec']);
 
 /** `err` plus what the site says about the rest of the spec (the fields that passed the schema). */
 function withSiteProblems(err: InputError, value: unknown, site: Site): InputError {
