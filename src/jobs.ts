@@ -1,7 +1,7 @@
 // A job as tre-job knows it: its record (record.ts), its output.log, and what Slurm says.
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { EXIT, JOB_ID, LOG, LogFacts, logFacts } from './contract';
+import { EXIT, JOB_ID, LOG, LogFacts, logFacts, taskLogName } from './contract';
 import { InputError } from './errors';
 import { JobRecord, listJobRecords, readJobRecord, SubmittedJob, writeJobRecord } from './record';
 import type { SlurmClient } from './slurm/client';
@@ -80,22 +80,18 @@ export function findJob(jobId: string, jobsDir: string, slurm: SlurmClient): Sub
   throw new InputError('JOBID', `job ${jobId} is not one of your tre-job jobs and Slurm does not know it`);
 }
 
-/** An array's shape as job.json records it; null for a single job. */
-export interface JobArray {
-  tasks: number;
-  parallel: number | null;
-}
+/** An array's shape as job.json records it. */
+export type JobArray = NonNullable<JobRecord['array']>;
 
 /** The record's array, or null for a single job (and for records made before arrays existed). */
 export function arrayOf(record: JobRecord): JobArray | null {
-  // TODO(arrays): record.ts's own `array` field once it has landed.
-  const array = (record as { array?: JobArray | null }).array;
+  const array = record.array;
   return array && Number.isInteger(array.tasks) && array.tasks > 0 ? array : null;
 }
 
 /** Task `task`'s log in an array's job directory (Slurm's `output-%a.log`). */
 export function taskLogOf(record: Pick<JobRecord, 'jobDir'>, task: number): string {
-  return join(record.jobDir, `output-${task}.log`);
+  return join(record.jobDir, taskLogName(task));
 }
 
 /**
@@ -107,7 +103,7 @@ export function taskRecord(record: SubmittedJob, task: number): SubmittedJob {
   if (array === null) throw new InputError('JOBID', `job ${record.jobId} is not an array: give ${record.jobId} alone`);
   if (task >= array.tasks) throw new InputError('JOBID', `job ${record.jobId} has tasks 0-${array.tasks - 1}: there is no task ${task}`);
   // An array's container name is Slurm's pattern (NAME-A_%a), as its log's.
-  return { ...record, jobId: `${record.jobId}_${task}`, outputLog: taskLogOf(record, task), containerName: record.containerName?.replace('%a', String(task)) ?? null, ...{ array: null } };
+  return { ...record, jobId: `${record.jobId}_${task}`, outputLog: taskLogOf(record, task), containerName: record.containerName?.replace('%a', String(task)) ?? null, array: null };
 }
 
 export function readLog(outputLog: string): string {
