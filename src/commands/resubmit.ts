@@ -30,6 +30,9 @@ function resubmit(jobId: string, options: ResubmitCommandOptions): Submission {
   // The job is looked up as status and logs do, with the site file given or the default.
   const site = loadSite(options.site);
   const record = findJob(jobId, site.jobsDir, new SlurmClient(site));
+  // A task's spec is its array's: resubmitting it would run every task again.
+  const task = /^([0-9]+)_[0-9]+$/.exec(jobId);
+  if (task) throw new InputError('JOBID', `${jobId} is one task of the array ${task[1]}: tre-job resubmit ${task[1]} runs the whole array again`);
   return submitSpec(keptSpecOf(record, options), options);
 }
 

@@ -271,3 +271,19 @@ describe('tre-job resubmit', () => {
     expect(result.stdout).toContain('Examples:\n  tre-job resubmit 1234 --token-file');
   });
 });
+
+describe('resubmit and arrays', () => {
+  it('resubmits an array whole by its id; a task id is refused, naming the array id to use', () => {
+    const file = writeSpec('array.yaml', `${SPEC_TEXT}\narray: {items: [a, b], parallel: 1}\n`);
+    const { jobId } = submit([file, '--site', site('site.yaml')]);
+    const refused = tre(['resubmit', `${jobId}_1`, '--token-file', tokenFile]);
+    expect(refused.stderr).toBe(`tre-job: JOBID: ${jobId}_1 is one task of the array ${jobId}: tre-job resubmit ${jobId} runs the whole array again\n`);
+    expect(refused.status).toBe(2);
+    expect(submits()).toHaveLength(1);
+    const again = tre(['resubmit', jobId, '--token-file', tokenFile]);
+    expect(again.status).toBe(0);
+    const dir = jobDirs().find((d) => readJobRecord(d)?.jobId === again.stdout.trim()) as string;
+    expect(readJobRecord(dir)).toMatchObject({ array: { tasks: 2, parallel: 1 }, resubmitOf: jobId });
+    expect(readFileSync(join(dir, 'items'), 'utf8')).toBe('a\nb\n');
+  });
+});

@@ -93,7 +93,7 @@ describe('tre-job site', () => {
       { host: 'git.ecdf.ed.ac.uk', pullHost: 'git.ecdf.ed.ac.uk:5050', insecure: false },
     ]);
     expect(site.runtimes).toEqual(RUNTIMES);
-    expect(site.limits).toEqual({ maxTime: '06:00:00', defaultTime: '06:00:00', maxCpus: null, maxMemoryGiB: null, gpuGres: null, partition: null });
+    expect(site.limits).toEqual({ maxTime: '06:00:00', defaultTime: '06:00:00', maxCpus: null, maxMemoryGiB: null, maxArrayTasks: 1000, gpuGres: null, partition: null });
     expect(site.safeData).toEqual({ root: '/safe_data', projectGroupPrefix: '', modes: ['auto', 'required', 'none'], defaultMode: 'auto' });
     expect(site.services).toEqual({ kinds: ['jupyter', 'rstudio', 'http'], ports: { min: 20000, max: 60999 }, timeoutSeconds: 180 });
     for (const runtime of RUNTIMES) {
@@ -133,7 +133,7 @@ describe('tre-job site', () => {
     expect(site.source).toBe(custom);
     expect(site.registries[0]).toEqual({ host: 'gitlab.example.org', pullHost: 'gitlab.example.org:5050', insecure: false });
     expect(site.defaultRuntime).toBe('apptainer');
-    expect(site.limits).toEqual({ maxTime: '00:30:00', defaultTime: '00:30:00', maxCpus: 1, maxMemoryGiB: 2, gpuGres: 'gpu:a100:1', partition: 'batch' });
+    expect(site.limits).toEqual({ maxTime: '00:30:00', defaultTime: '00:30:00', maxCpus: 1, maxMemoryGiB: 2, maxArrayTasks: 1000, gpuGres: 'gpu:a100:1', partition: 'batch' });
     expect(site.runnerArgs).toMatchObject({
       mode: 'allow',
       allow: ['--workdir', '-v'],
