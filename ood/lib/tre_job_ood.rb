@@ -18,7 +18,8 @@
 #   hold ""), the job written into the session's staged root (tre-job.sh, credentials, and
 #   job.json, tre-job's job record, which the job cards and `tre-job status` read). A bad value
 #   raises tre-job's one line, which OnDemand shows, before anything is staged or submitted.
-# - TreJobOod.card (info.md.erb, completed.md.erb): the job card's name and exit status.
+# - TreJobOod.card (info.md.erb, completed.md.erb): the job card's name and exit status; for a job
+#   array, its tasks, their logs and outputs, and how many have finished.
 require 'json'
 require 'open3'
 
@@ -75,7 +76,16 @@ module TreJobOod
   JSON_TYPES = { 'string' => [String], 'integer' => [Integer], 'array' => [Array], 'null' => [NilClass] }.freeze
 
   # The job card's facts: the name to show and the log's name (Markdown), the exit status once ended.
-  Card = Struct.new(:name, :log, :exit_status)
+  # For a job array (tasks set): name and log hold TASK for the task's index, there is no one exit
+  # status, and the card has the array's shape (array: "Job array of N tasks ..."), where the tasks'
+  # outputs are kept (outputs), the command that lists them (status) and, once ended, how many tasks
+  # logged their exit status (finished) and how many of those were 0 (succeeded).
+  Card = Struct.new(:name, :log, :exit_status, :tasks, :array, :outputs, :status, :finished, :succeeded)
+
+  # Lines of a task's log the array card reads (src/contract.ts LOG.started and LOG.outputs, for
+  # task 0): its array's id, and the array's $HOME/outputs-NUMBER.
+  TASK0_STARTED = /tre-job INFO: Job ([0-9]+)_0 started on /
+  TASK0_OUTPUTS = %r{tre-job INFO: Outputs: \S*/(outputs-[0-9]+)/0 \(mounted}
 
   HOURS = 'bc_num_hours'
 
@@ -252,8 +262,10 @@ module TreJobOod
   # with the session as self): the container's name, else the job's, from tre-job's job record,
   # with _ escaped for Markdown (tre-job allows only letters, digits and _ . : - in names); the
   # log's file name, as Markdown code; and, when ended, the exit status from the end of the log.
+  # A job array's card is array_card's. job_id: OnDemand's id of the job (the session's job_id),
+  # for an array whose record has none yet.
   # A card never fails (it is rendered on every page of sessions): what cannot be read is left out.
-  def card(staged_root, ended: false)
+  def card(staged_root, ended: false, job_id: nil)
     files = contract.fetch('files')
     record = begin
       JSON.parse(File.read(File.join(staged_root.to_s, files.fetch('record'))))
@@ -262,18 +274,53 @@ module TreJobOod
     end
     record = {} unless record.is_a?(Hash)
     name = record.values_at(*contract.fetch('cardName')).compact.first || 'the container'
+    tasks = record.dig('array', 'tasks')
+    return array_card(staged_root.to_s, record, name.to_s, ended: ended, job_id: job_id) if tasks.is_a?(Integer) && tasks.positive?
+
     log = File.join(staged_root.to_s, files.fetch('log'))
     Card.new(name.to_s.gsub('_', '\_'), "`#{files.fetch('log')}`", ended ? exit_status(log) : nil)
   rescue StandardError
     Card.new('the container', 'the log', nil)
   end
 
+  # The card of a job array: its tasks' logs are the record's outputLog with Slurm's %a for the
+  # task (output-%a.log), its container names the record's with %a too. Task 0's log (its head)
+  # names the array's id and outputs-NUMBER; once ended, each task's log is read from its end only
+  # (an array may have a thousand tasks, and the card is rendered on every page of sessions).
+  def array_card(root, record, name, ended:, job_id:)
+    tasks = record['array']['tasks']
+    parallel = record['array']['parallel']
+    pattern = File.basename(record['outputLog'].to_s)
+    pattern = nil unless pattern.include?('%a')
+    task_log = ->(task) { File.join(root, pattern.sub('%a', task.to_s)) }
+    head = pattern ? log_head(task_log.call(0)) : ''
+    id = [record['jobId'], job_id, head[TASK0_STARTED, 1]].map(&:to_s).find { |i| i.match?(/\A[0-9]+\z/) }
+    array = "Job array of #{tasks} task#{'s' unless tasks == 1}"
+    array += " (at most #{parallel} at once)" if parallel.is_a?(Integer)
+    card = Card.new(name.sub('%a', 'TASK').gsub('_', '\_'), pattern ? "`#{pattern.sub('%a', 'TASK')}`" : "the task's log", nil,
+                    tasks, array, "`$HOME/#{head[TASK0_OUTPUTS, 1] || 'outputs-NUMBER'}/TASK`", "`tre-job status #{id || 'ARRAYID'}`")
+    if ended && pattern
+      statuses = (0...tasks).filter_map { |task| exit_status(task_log.call(task), tail: 4096) }
+      card.finished = statuses.size
+      card.succeeded = statuses.count(0)
+    end
+    card
+  end
+
+  # The first 16 KiB of a log ('' if it cannot be read): where a task logs its id and outputs.
+  def log_head(path)
+    File.open(path) { |log| log.read(16_384).to_s }
+  rescue StandardError
+    ''
+  end
+
   # The exit status in the job's last "Job finished with exit status N" line (the contract's
-  # logFinished), read from the last 64 KiB of the log; nil if there is none.
-  def exit_status(log_path)
+  # logFinished), read from the last 64 KiB of the log (tail bytes); nil if there is none. The line
+  # is the job script's last; only OnDemand's clean-up and Slurm's own lines may follow it.
+  def exit_status(log_path, tail: 65_536)
     finished = Regexp.new(contract.fetch('logFinished'))
     File.open(log_path) do |log|
-      log.seek([log.size - 65_536, 0].max)
+      log.seek([log.size - tail, 0].max)
       status = log.read.scan(finished).flatten.last
       status && Integer(status, 10)
     end

@@ -365,6 +365,75 @@ describe('form.yml.erb, manifest, template and job card', () => {
     expect(card('completed.md.erb', 'completed')).toContain(`Container probe-${SESSION} has completed.\n`);
   });
 
+  // Renders the batch app's card file as OnDemand does: the session as self (staged_root, status,
+  // and job_id when given: OnDemand's id of the job, what sbatch printed).
+  const renderCard = (root: string, file: string, state: string, jobId?: string) => {
+    const code = [
+      'require "erb"; require "ostruct"',
+      'Status = Struct.new(:state) do; def running?; state == "running"; end; def queued?; state == "queued"; end; end',
+      'fields = { staged_root: Pathname.new(ARGV[1]), id: File.basename(ARGV[1]), status: Status.new(ARGV[2]) }',
+      'fields[:job_id] = ARGV[3] if ARGV[3]',
+      'print ERB.new(File.read(ARGV[0]), trim_mode: "-").result(OpenStruct.new(fields).instance_eval { binding })',
+    ].join('\n');
+    const r = ruby(['-rpathname', '-e', code, join(APP, file), root, state, ...(jobId ? [jobId] : [])], '');
+    if (r.status !== 0) throw new Error(r.stderr);
+    return r.stdout;
+  };
+  const taskLog = (root: string, task: number, lines: string[]) =>
+    writeFileSync(join(root, `output-${task}.log`), lines.map((l) => `2026-01-01 00:00:00 tre-job INFO: ${l}\n`).join(''));
+  const taskLines = (task: number, status?: number) => [
+    `Job 4242_${task} started on node1 (time limit 01:00:00)`,
+    `Outputs: /home/u/outputs-17/${task} (mounted at /safe_outputs, kept after the job)`,
+    `Container probe-${SESSION}_${task} is now running.`,
+    ...(status === undefined ? [] : [`Job finished with exit status ${status}`]),
+  ];
+
+  it("a job array's card: N tasks (K at once), a task's log output-TASK.log and outputs-NUMBER/TASK, and the command that lists them", () => {
+    const { root } = render(form({ array_items: 'a\r\nb\r\nc', array_parallel: '2' }));
+    expect(JSON.parse(readFileSync(join(root, 'job.json'), 'utf8')).array).toEqual({ tasks: 3, parallel: 2 });
+    // Queued: no task has a log yet, OnDemand knows the array's id.
+    const queued = renderCard(root, 'info.md.erb', 'queued', '4242');
+    expect(queued).toContain('Job array of 3 tasks (at most 2 at once) will start when the back-end has room for it.');
+    expect(queued).toContain("Task TASK's log is `output-TASK.log` in this session's directory");
+    expect(queued).toContain('kept in `$HOME/outputs-NUMBER/TASK` on the back-end. `tre-job status 4242` lists the tasks.');
+    expect(queued).not.toContain('output.log');
+    expect(renderCard(root, 'info.md.erb', 'queued')).toContain('`tre-job status ARRAYID` lists the tasks.');
+    // Running: task 0's log names the array's id and its outputs-NUMBER.
+    taskLog(root, 0, taskLines(0));
+    const running = renderCard(root, 'info.md.erb', 'running');
+    expect(running).toContain(`Job array of 3 tasks (at most 2 at once) is running; task TASK runs in container probe-${SESSION}\\_TASK.`);
+    expect(running).toContain('kept in `$HOME/outputs-17/TASK` on the back-end. `tre-job status 4242` lists the tasks.');
+    expect(running).not.toMatch(/output\.log|is now running|exit status/);
+  });
+
+  it("a job array's completed card counts the tasks that logged their exit status, and those with 0; no one exit status", () => {
+    const { root } = render(form({ array_items: 'a\r\nb\r\nc\r\nd' }));
+    writeFileSync(join(root, 'output.log'), '2026-01-01 00:00:00 tre-job INFO: Job finished with exit status 9\n'); // not an array's
+    const completed = () => renderCard(root, 'completed.md.erb', 'completed');
+    expect(completed()).toContain('Job array of 4 tasks has ended: 0 of 4 tasks finished, 0 with exit status 0.\n');
+    taskLog(root, 0, taskLines(0, 0));
+    // Task 1's finished line is followed by OnDemand's clean-up, and a long log before it.
+    writeFileSync(join(root, 'output-1.log'), `${'container output\n'.repeat(20000)}2026-01-01 00:00:00 tre-job INFO: Job finished with exit status 3\nCleaning up...\n`);
+    taskLog(root, 2, taskLines(2)); // still running, or cancelled before its end
+    taskLog(root, 4, taskLines(4, 0)); // not a task of this array
+    const text = completed();
+    expect(text).toContain('Job array of 4 tasks has ended: 2 of 4 tasks finished, 1 with exit status 0.\n');
+    expect(text).toContain("Task TASK's log is `output-TASK.log` in this session's directory; `tre-job status 4242` lists the tasks.");
+    expect(text).toContain('kept in `$HOME/outputs-17/TASK` on the\nback-end; `/scratch` has been deleted.');
+    expect(text).not.toMatch(/output\.log|has completed|exit status [1-9]/);
+    taskLog(root, 2, taskLines(2, 0));
+    taskLog(root, 3, taskLines(3, 0));
+    expect(completed()).toContain('4 of 4 tasks finished, 3 with exit status 0.');
+  });
+
+  it("a job array's completed card reads each task's log only from its end (a thousand tasks may have long logs)", () => {
+    const { root } = render(form({ array_items: 'a\r\nb' }));
+    // A finished line far from the end (more than a few KiB before it) is not looked for.
+    writeFileSync(join(root, 'output-0.log'), `2026-01-01 00:00:00 tre-job INFO: Job finished with exit status 0\n${'x'.repeat(65536)}\n`);
+    taskLog(root, 1, taskLines(1, 0));
+    expect(renderCard(root, 'completed.md.erb', 'completed')).toContain('1 of 2 tasks finished, 1 with exit status 0.');
+  });
+
   it('the helper asks tre-job for its contract once per process (the dashboard is long-running)', () => {
     const calls = join(tmp.path, 'contract-calls');
     const shim = join(tmp.path, 'tre-job-counting');
