@@ -82,11 +82,6 @@ module TreJobOod
   # logged their exit status (finished) and how many of those were 0 (succeeded).
   Card = Struct.new(:name, :log, :exit_status, :tasks, :array, :outputs, :status, :finished, :succeeded)
 
-  # Lines of a task's log the array card reads (src/contract.ts LOG.started and LOG.outputs, for
-  # task 0): its array's id, and the array's $HOME/outputs-NUMBER.
-  TASK0_STARTED = /tre-job INFO: Job ([0-9]+)_0 started on /
-  TASK0_OUTPUTS = %r{tre-job INFO: Outputs: \S*/(outputs-[0-9]+)/0 \(mounted}
-
   HOURS = 'bc_num_hours'
 
   @contracts = {}
@@ -294,11 +289,14 @@ module TreJobOod
     pattern = nil unless pattern.include?('%a')
     task_log = ->(task) { File.join(root, pattern.sub('%a', task.to_s)) }
     head = pattern ? log_head(task_log.call(0)) : ''
-    id = [record['jobId'], job_id, head[TASK0_STARTED, 1]].map(&:to_s).find { |i| i.match?(/\A[0-9]+\z/) }
+    # Task 0's first lines (the contract's logStarted and logOutputs): "Job A_0 started", "Outputs: .../outputs-N/0".
+    started = head[Regexp.new(contract.fetch('logStarted')), 1].to_s[/\A([0-9]+)_0\z/, 1]
+    outputs = head[Regexp.new(contract.fetch('logOutputs')), 1].to_s[%r{/(outputs-[0-9]+)/0\z}, 1]
+    id = [record['jobId'], job_id, started].map(&:to_s).find { |i| i.match?(/\A[0-9]+\z/) }
     array = "Job array of #{tasks} task#{'s' unless tasks == 1}"
     array += " (at most #{parallel} at once)" if parallel.is_a?(Integer)
     card = Card.new(name.sub('%a', 'TASK').gsub('_', '\_'), pattern ? "`#{pattern.sub('%a', 'TASK')}`" : "the task's log", nil,
-                    tasks, array, "`$HOME/#{head[TASK0_OUTPUTS, 1] || 'outputs-NUMBER'}/TASK`", "`tre-job status #{id || 'ARRAYID'}`")
+                    tasks, array, "`$HOME/#{outputs || 'outputs-NUMBER'}/TASK`", "`tre-job status #{id || 'ARRAYID'}`")
     if ended && pattern
       statuses = (0...tasks).filter_map { |task| exit_status(task_log.call(task), tail: 4096) }
       card.finished = statuses.size

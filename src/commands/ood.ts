@@ -62,6 +62,9 @@ export function oodContract(site?: Site) {
     removeOnBadAnswer: [JOB_FILES.credentials, JOB_FILES.oodScript, JOB_FILES.record, JOB_FILES.spec],
     cardName: CARD_NAME,
     logFinished: LOG.finished.source,
+    /** An array task's first lines (the array card reads task 0's): its id A_T, and its outputs-NUMBER/T. */
+    logStarted: LOG.started.source,
+    logOutputs: LOG.outputs.source,
     /** The form values tre-job reads; of these, appFields are the app's to set, not the user's. */
     formFields: [...FIELDS],
     appFields: APP_FIELDS,

@@ -165,6 +165,13 @@ describeE2E('Open OnDemand Run Batch Container app on the real stack', () => {
       expect(existsSync(join(homeOf('alice'), `scratch-${number}-${task}`))).toBe(false);
     }
     expect(readdirSync(join(homeOf('alice'), `outputs-${number}`)).sort()).toEqual(['0', '1', '2']);
+    // The completed job card, as OnDemand renders it (the session as self): the tasks counted from their logs.
+    const code = 'require "erb"; require "ostruct"; require "pathname"; print ERB.new(File.read(ARGV[0]), trim_mode: "-").result(OpenStruct.new(staged_root: Pathname.new(ARGV[1])).instance_eval { binding })';
+    const card = runAs('alice', ['ruby', '-e', code, join(APP, 'completed.md.erb'), session.stagedRoot].map(shq).join(' '), { env: { TRE_JOB_BIN: BIN } });
+    expect(card.stderr).toBe('');
+    expect(card.stdout).toContain('Job array of 3 tasks (at most 2 at once) has ended: 3 of 3 tasks finished, 3 with exit status 0.');
+    expect(card.stdout).toContain(`kept in \`$HOME/outputs-${number}/TASK\``);
+    expect(card.stdout).toContain(`\`tre-job status ${session.jobId}\` lists the tasks.`);
     expect(existsSync(join(session.stagedRoot, 'output.log'))).toBe(false); // OnDemand's -o gave way to output-%a.log
     expect(podmanPsAll('alice').filter((name) => name.includes(session.id))).toEqual([]);
     expect(existsSync(join(session.stagedRoot, 'credentials'))).toBe(false);

@@ -210,6 +210,8 @@ describe('tre-job ood --contract', () => {
       removeOnBadAnswer: [JOB_FILES.credentials, JOB_FILES.oodScript, JOB_FILES.record, JOB_FILES.spec],
       cardName: ['containerName', 'jobName'],
       logFinished: LOG.finished.source,
+      logStarted: LOG.started.source,
+      logOutputs: LOG.outputs.source,
       formFields: [...FIELDS],
       tokenEnv: TOKEN_ENV,
     });
