@@ -75,6 +75,12 @@ export const TOKEN_ENV = 'TRE_JOB_REGISTRY_TOKEN';
 /** A Slurm job id as tre-job accepts it: JOBID, or ARRAYID_TASK. */
 export const JOB_ID = /^[0-9]+(_[0-9]+)?$/;
 
+/** `A_T` (task T of array A) as its array's id and the task; null for any other id. */
+export function arrayTaskOf(jobId: string): { arrayId: string; task: number } | null {
+  const match = /^([0-9]+)_([0-9]+)$/.exec(jobId);
+  return match ? { arrayId: match[1] as string, task: Number(match[2]) } : null;
+}
+
 export const LOG = {
   line: /^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) tre-job (INFO|WARNING|ERROR): (.*)$/,
   started: /tre-job INFO: Job ([0-9]+(?:_[0-9]+)?) started on /,

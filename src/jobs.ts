@@ -1,7 +1,7 @@
 // A job as tre-job knows it: its record (record.ts), its output.log, and what Slurm says.
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { EXIT, JOB_ID, LOG, LogFacts, logFacts, taskLogName } from './contract';
+import { arrayTaskOf, EXIT, JOB_ID, LOG, LogFacts, logFacts, taskLogName } from './contract';
 import { InputError } from './errors';
 import { JobRecord, listJobRecords, readJobRecord, SubmittedJob, writeJobRecord } from './record';
 import type { SlurmClient } from './slurm/client';
@@ -61,9 +61,9 @@ export function findJob(jobId: string, jobsDir: string, slurm: SlurmClient): Sub
   const newest = (id: string) => records.filter((r): r is SubmittedJob => r.jobId === id).pop();
   const record = newest(jobId);
   if (record) return record;
-  const task = /^([0-9]+)_([0-9]+)$/.exec(jobId);
-  const array = task ? newest(task[1] as string) : undefined;
-  if (array && task) return taskRecord(array, Number(task[2]));
+  const task = arrayTaskOf(jobId);
+  const array = task ? newest(task.arrayId) : undefined;
+  if (array && task) return taskRecord(array, task.task);
   const job = slurm.showJob(jobId);
   if (job && isAnotherUsers(job)) {
     throw new InputError('JOBID', `job ${jobId} is not yours: only its owner can read its log and status`);

@@ -3,6 +3,7 @@
 // `tre-job submit` does (submitSpec). A new token is read as on submit.
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { arrayTaskOf } from '../contract';
 import { InputError } from '../errors';
 import { findJob } from '../jobs';
 import { KEPT_SPEC_NAMES, readOwnFile, siteFileOf, SubmittedJob } from '../record';
@@ -31,8 +32,8 @@ function resubmit(jobId: string, options: ResubmitCommandOptions): Submission {
   const site = loadSite(options.site);
   const record = findJob(jobId, site.jobsDir, new SlurmClient(site));
   // A task's spec is its array's: resubmitting it would run every task again.
-  const task = /^([0-9]+)_[0-9]+$/.exec(jobId);
-  if (task) throw new InputError('JOBID', `${jobId} is one task of the array ${task[1]}: tre-job resubmit ${task[1]} runs the whole array again`);
+  const task = arrayTaskOf(jobId);
+  if (task) throw new InputError('JOBID', `${jobId} is one task of the array ${task.arrayId}: tre-job resubmit ${task.arrayId} runs the whole array again`);
   return submitSpec(keptSpecOf(record, options), options);
 }
 

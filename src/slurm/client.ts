@@ -2,6 +2,7 @@
 // (site.sbatch, site.scontrol, site.scancel), so that submit, status, logs, --wait and gc all
 // reach the same Slurm. Only this module spawns them; sbatch.ts and scontrol.ts parse.
 import { spawnSync } from 'node:child_process';
+import { arrayTaskOf } from '../contract';
 import { ExternalError, oneLine } from '../errors';
 import type { Site } from '../site/schema';
 import { parseSubmission, Submission, submitEnvironment } from './sbatch';
@@ -38,9 +39,9 @@ export class SlurmClient {
    */
   showJob(jobId: string): SlurmJob | null {
     const jobs = this.show(jobId);
-    const task = /^([0-9]+)_([0-9]+)$/.exec(jobId);
+    const task = arrayTaskOf(jobId);
     if (!task) return jobs.find((job) => job.jobId === jobId) ?? null;
-    const [arrayId, index] = [task[1] as string, Number(task[2])];
+    const { arrayId, task: index } = task;
     const own = jobs.find((job) => job.arrayJobId === arrayId && job.arrayTaskId === String(index));
     return own ?? jobs.find((job) => isArrayTask(job, arrayId, index)) ?? null;
   }
