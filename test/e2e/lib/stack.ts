@@ -47,6 +47,18 @@ export interface StackEnv {
   users: string[];
   /** every assignment of stack.env */
   vars: Record<string, string>;
+  /** TRE_TEST_BACKENDS ("ID:SITEFILE ..."): the back-ends (issue 18) and their site files */
+  backends?: { id: string; site: string }[];
+  /** TRE_TEST_PRIVATE_HOME_BACKEND: the back-end with its own /home (reached over ssh) */
+  privateHomeBackend?: string;
+  /** TRE_TEST_PRIVATE_HOME_ROOT: that back-end's /home as seen from the host */
+  privateHomeRoot?: string;
+  /** TRE_TEST_NO_KEY_USER: the test user without an ssh key */
+  noKeyUser?: string;
+  /** TRE_TEST_SPREAD_PARTITION: partition over the main node and the shared-home back-end */
+  spreadPartition?: string;
+  /** TRE_TEST_BACKEND_NS_DIR: where the back-ends' namespaces are bound (ID.mnt, ID.uts) */
+  backendNsDir?: string;
 }
 
 export interface StackStatus {
@@ -124,6 +136,19 @@ export function loadStackEnv(file: string = STACK_ENV_FILE): StackEnv | null {
     probeImage: get('TRE_TEST_PROBE_IMAGE'),
     users: get('TRE_TEST_USERS').split(/\s+/).filter(Boolean),
     vars: v,
+    backends: v.TRE_TEST_BACKENDS
+      ? v.TRE_TEST_BACKENDS.split(/\s+/)
+          .filter(Boolean)
+          .map((b) => {
+            const i = b.indexOf(':');
+            return i < 0 ? { id: b, site: '' } : { id: b.slice(0, i), site: b.slice(i + 1) };
+          })
+      : undefined,
+    privateHomeBackend: v.TRE_TEST_PRIVATE_HOME_BACKEND || undefined,
+    privateHomeRoot: v.TRE_TEST_PRIVATE_HOME_ROOT || undefined,
+    noKeyUser: v.TRE_TEST_NO_KEY_USER || undefined,
+    spreadPartition: v.TRE_TEST_SPREAD_PARTITION || undefined,
+    backendNsDir: v.TRE_TEST_BACKEND_NS_DIR || undefined,
   };
 }
 
@@ -379,6 +404,21 @@ export function readNulList(file: string): string[] {
   const parts = text.split('\0');
   if (parts[parts.length - 1] === '') parts.pop();
   return parts;
+}
+
+/**
+ * Run the bash COMMAND as root inside back-end ID's mount and UTS namespaces (its hostname, its
+ * /home): `nsenter --mount=DIR/ID.mnt --uts=DIR/ID.uts bash -c COMMAND`, DIR from
+ * TRE_TEST_BACKEND_NS_DIR. Must run as root. Throws if the stack has no back-ends.
+ */
+export function inBackend(id: string, command: string, opts: { input?: string; timeoutMs?: number } = {}): RunResult {
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(id)) throw new Error(`inBackend: bad back-end id ${JSON.stringify(id)}`);
+  const dir = loadStackEnv()?.backendNsDir;
+  if (!dir) throw new Error(`inBackend: ${STACK_ENV_FILE} names no TRE_TEST_BACKEND_NS_DIR; ${SETUP_HINT}`);
+  return run('nsenter', [`--mount=${dir}/${id}.mnt`, `--uts=${dir}/${id}.uts`, 'bash', '-c', command], {
+    input: opts.input,
+    timeoutMs: opts.timeoutMs ?? 60000,
+  });
 }
 
 /** The registry token (root-only file named by TRE_TEST_TOKEN_FILE). */

@@ -1,8 +1,9 @@
 #!/bin/bash
 # Builds the real e2e test stack of tre-job on a Debian 12 machine without systemd:
-# munge + Slurm (one node, partition "debug"), test users and project dirs, machine-level
-# rootless Podman settings (overlay, crun, hugetlb), a loopback registry with htpasswd auth,
-# the probe images, and the site config under /etc/tre-job-test.
+# munge + Slurm (this host's node, partition "debug"), test users and project dirs, machine-level
+# rootless Podman settings (overlay, crun, hugetlb), the back-ends shared1 and private1 (a slurmd
+# each in its own namespaces; private1 with its own /home and an sshd on 127.0.0.3), a loopback
+# registry with htpasswd auth, the probe images, and the site config under /etc/tre-job-test.
 # Run as root. Idempotent: on a ready machine it only checks and takes a few seconds.
 # Env: TRE_STACK_CPUS=N  advertise N CPUs on the Slurm node (default: nproc).
 set -Eeuo pipefail
@@ -18,7 +19,17 @@ IMAGE_RECIPE=3 # bump when the image layout below changes
 USERS=(alice bob carol dave erin frank)
 PKGS=(slurmctld slurmd slurm-client munge podman crun runc uidmap slirp4netns catatonit
   busybox-static docker-registry apache2-utils shellcheck ruby jq procps util-linux curl
-  zsh man-db groff-base)
+  zsh man-db groff-base openssh-server)
+# Back-ends (issue 18): each is one slurmd in its own mount + UTS namespace on this host.
+# shared1 sees the host's /home and /safe_data; private1 has its own /home (under BE_ROOT),
+# an empty /safe_data, and an sshd on 127.0.0.3. The host itself is the portal/login host.
+BE_SHARED=shared1 BE_SHARED_ADDR=127.0.0.2 BE_SHARED_PORT=6821
+BE_PRIV=private1 BE_PRIV_ADDR=127.0.0.3 BE_PRIV_PORT=6822
+BACKENDS=("$BE_SHARED" "$BE_PRIV")
+BE_NS=/run/tre-ns
+BE_ROOT=/var/lib/tre-job-test/backends/$BE_PRIV
+NO_KEY_USER=frank # no ssh key on purpose (the "no key" tests)
+SPREAD_PARTITION=be-spread
 
 T_START=$(date +%s%N)
 T_STEP=$T_START
@@ -162,9 +173,11 @@ if ! getent hosts "$HOST" >/dev/null; then
 fi
 OVERRIDES="#SlurmdParameters=config_overrides (only with TRE_STACK_CPUS)"
 [ -z "${TRE_STACK_CPUS:-}" ] || OVERRIDES="SlurmdParameters=config_overrides"
-install -d -m 0755 /var/log/slurm /var/spool/slurmctld /var/spool/slurmd /etc/slurm
+install -d -m 0755 /var/log/slurm /var/spool/slurmctld /var/spool/slurmd /etc/slurm \
+  "/var/spool/slurmd/$HOST" "/var/spool/slurmd/$BE_SHARED" "/var/spool/slurmd/$BE_PRIV"
 cat >"$TMPD/slurm.conf" <<EOF
-# Written by tre-job test/e2e/stack/setup.sh: single-node test cluster.
+# Written by tre-job test/e2e/stack/setup.sh: test cluster of the node $HOST (partition debug)
+# and the back-ends $BE_SHARED and $BE_PRIV (one slurmd each, in their own namespaces; %n = node).
 ClusterName=tre-test
 SlurmctldHost=$CTLD_HOST
 AuthType=auth/munge
@@ -172,11 +185,11 @@ CredType=cred/munge
 SlurmUser=root
 SlurmdUser=root
 StateSaveLocation=/var/spool/slurmctld
-SlurmdSpoolDir=/var/spool/slurmd
+SlurmdSpoolDir=/var/spool/slurmd/%n
 SlurmctldPidFile=/run/slurmctld.pid
-SlurmdPidFile=/run/slurmd.pid
+SlurmdPidFile=/run/slurmd-%n.pid
 SlurmctldLogFile=/var/log/slurm/slurmctld.log
-SlurmdLogFile=/var/log/slurm/slurmd.log
+SlurmdLogFile=/var/log/slurm/slurmd-%n.log
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 SwitchType=switch/none
@@ -198,6 +211,11 @@ ReturnToService=2
 $OVERRIDES
 NodeName=$HOST$NODE_ADDR CPUs=$CPUS RealMemory=$REALMEM State=UNKNOWN
 PartitionName=debug Nodes=$HOST Default=YES MaxTime=INFINITE State=UP
+NodeName=$BE_SHARED NodeAddr=127.0.0.1 Port=$BE_SHARED_PORT CPUs=$CPUS RealMemory=$REALMEM State=UNKNOWN
+NodeName=$BE_PRIV NodeAddr=127.0.0.1 Port=$BE_PRIV_PORT CPUs=$CPUS RealMemory=$REALMEM State=UNKNOWN
+PartitionName=be-$BE_SHARED Nodes=$BE_SHARED MaxTime=INFINITE State=UP
+PartitionName=be-$BE_PRIV Nodes=$BE_PRIV MaxTime=INFINITE State=UP
+PartitionName=$SPREAD_PARTITION Nodes=$HOST,$BE_SHARED MaxTime=INFINITE State=UP
 EOF
 slurm_changed=0
 if ! cmp -s "$TMPD/slurm.conf" /etc/slurm/slurm.conf; then
@@ -210,35 +228,48 @@ if ! cmp -s "$TMPD/slurm.conf" /etc/slurm/slurm.conf; then
 fi
 
 if [ "$slurm_changed" = 1 ]; then
-  log "slurm.conf changed: (re)starting daemons"
-  stop_pidfile /run/slurmd.pid slurmd
+  log "slurm.conf changed: (re)starting daemons (all slurmds: the back-ends' are started again in step 5b)"
+  stop_pidfile /run/slurmd.pid slurmd # the single-node layout's pid file
+  for n in "$HOST" "${BACKENDS[@]}"; do stop_pidfile "/run/slurmd-$n.pid" slurmd; done
   stop_pidfile /run/slurmctld.pid slurmctld
 fi
 if ! pid_alive /run/slurmctld.pid slurmctld; then
   log "starting slurmctld"
   slurmctld || die "slurmctld did not start, see /var/log/slurm/slurmctld.log"
 fi
-if ! pid_alive /run/slurmd.pid slurmd; then
+since=0
+if ! pid_alive "/run/slurmd-$HOST.pid" slurmd; then
   log "starting slurmd"
-  slurmd || die "slurmd did not start, see /var/log/slurm/slurmd.log"
+  since=$(date +%s)
+  slurmd || die "slurmd did not start, see /var/log/slurm/slurmd-$HOST.log"
 fi
-# Ready = idle; mix/alloc (jobs of a test run still going) also count as up.
-state="" resumed=0
-for i in $(seq 300); do
-  state=$(sinfo -h -o %t 2>/dev/null | head -n1 || true)
-  [[ "$state" =~ ^(idle|mix|alloc)$ ]] && break
-  if [[ "$state" =~ ^(drain|drng|down|fail) ]] && [ "$resumed" = 0 ] && [ "$i" -gt 10 ]; then
-    log "node state '$state': resuming"
-    scontrol update nodename="$HOST" state=resume || true
-    resumed=1
-  fi
-  sleep 0.1
-done
-if ! [[ "$state" =~ ^(idle|mix|alloc)$ ]]; then
+# wait_node_up NODE [SINCE]: sets NODE_STATE. Ready = idle; mix/alloc (jobs of a test run still
+# going) also count as up. With SINCE (epoch seconds, taken before its slurmd was started), the
+# node must also have registered since then: slurmctld may still show a killed slurmd's node idle.
+NODE_STATE=""
+wait_node_up() {
+  local n=$1 since=${2:-0} resumed=0 i started
+  NODE_STATE=""
+  for i in $(seq 300); do
+    NODE_STATE=$(sinfo -h -N -n "$n" -o %t 2>/dev/null | head -n1 || true)
+    if [[ "$NODE_STATE" =~ ^(idle|mix|alloc)$ ]]; then
+      [ "$since" = 0 ] && return 0
+      started=$(scontrol show node -o "$n" 2>/dev/null | grep -o 'SlurmdStartTime=[^ ]*' | cut -d= -f2 || true)
+      [ -n "$started" ] && [ "$(date -d "$started" +%s 2>/dev/null || echo 0)" -ge "$since" ] && return 0
+    fi
+    if [[ "$NODE_STATE" =~ ^(drain|drng|down|fail) ]] && [ "$resumed" = 0 ] && [ "$i" -gt 10 ]; then
+      log "node $n state '$NODE_STATE': resuming"
+      scontrol update nodename="$n" state=resume || true
+      resumed=1
+    fi
+    sleep 0.1
+  done
   squeue >&2 || true
-  tail -n 20 /var/log/slurm/slurmctld.log /var/log/slurm/slurmd.log >&2 || true
-  die "Slurm node not idle after 30 s (sinfo state: '${state:-none}')"
-fi
+  tail -n 20 /var/log/slurm/slurmctld.log "/var/log/slurm/slurmd-$n.log" >&2 || true
+  die "Slurm node $n not idle after 30 s (sinfo state: '${NODE_STATE:-none}')"
+}
+wait_node_up "$HOST" "$since"
+state=$NODE_STATE
 [ "$state" = idle ] || log "note: node is '$state': jobs are running: $(squeue -h -o '%i/%u/%T' | tr '\n' ' ')"
 log "node $HOST $state (CPUs=$CPUS RealMemory=$REALMEM)"
 
@@ -385,6 +416,162 @@ else
   fi
   echo "$VERIFY_KEY" >"$CONF/podman-verified"
 fi
+
+# ---------------------------------------------------------------------------------------
+step "5b back-ends"
+# After step 4 (users and their /run/user dirs exist) and step 5 (/ is rshared and the hugetlb
+# cgroup is mounted, so the namespaces start as slaves of a complete host). Each back-end's
+# namespaces are kept in $BE_NS/ID.{mnt,uts} (bind-mounted nsfs files); a namespace is reused
+# when it is bound, looks right and its slurmd runs inside it, else it is made again.
+SSH_CONF_DIR=$CONF/ssh/$BE_PRIV
+SSHD_CONF=$SSH_CONF_DIR/sshd_config
+SSHD_PID=/run/sshd-$BE_PRIV.pid
+be_enter() { # ID COMMAND... : run COMMAND (as root) in the back-end's mount + UTS namespaces
+  local n=$1
+  shift
+  nsenter --mount="$BE_NS/$n.mnt" --uts="$BE_NS/$n.uts" "$@"
+}
+be_ok() { # ID: namespace bound, hostname and (private) /home right, its slurmd alive inside it
+  local n=$1 pid
+  mountpoint -q "$BE_NS/$n.mnt" && mountpoint -q "$BE_NS/$n.uts" || return 1
+  pid_alive "/run/slurmd-$n.pid" slurmd || return 1
+  pid=$(cat "/run/slurmd-$n.pid")
+  [ "$(readlink "/proc/$pid/ns/mnt")" = "mnt:[$(stat -L -c %i "$BE_NS/$n.mnt")]" ] || return 1
+  [ "$(be_enter "$n" hostname)" = "$n" ] || return 1
+  [ "$n" != "$BE_PRIV" ] || [ "$(be_enter "$n" stat -c %d:%i /home)" = "$(stat -c %d:%i "$BE_ROOT/home")" ]
+}
+be_create() { # ID SETUP-SCRIPT : new namespaces, SETUP-SCRIPT run inside them (then no daemon runs there)
+  local n=$1 k
+  [ "$n" != "$BE_PRIV" ] || stop_pidfile "$SSHD_PID" sshd
+  stop_pidfile "/run/slurmd-$n.pid" slurmd
+  for k in mnt uts; do
+    umount -l "$BE_NS/$n.$k" 2>/dev/null || true
+    rm -f "$BE_NS/$n.$k"
+    touch "$BE_NS/$n.$k"
+  done
+  unshare --mount="$BE_NS/$n.mnt" --uts="$BE_NS/$n.uts" --propagation slave true
+  # The copy of $BE_NS inside would keep other back-ends' namespaces alive: drop it there.
+  be_enter "$n" bash -c "set -e; hostname $n; mount --make-rshared /; umount -l $BE_NS; $2"
+}
+
+# /etc/hosts: the back-ends' names on loopback addresses (other lines kept; written in place,
+# as /etc/hosts may be a bind mount)
+awk -v a="$BE_SHARED_ADDR $BE_SHARED" -v b="$BE_PRIV_ADDR $BE_PRIV" -v s="$BE_SHARED" -v p="$BE_PRIV" '
+  { for (i = 2; i <= NF; i++) if ($i == s || $i == p) next; print }
+  END { print a; print b }' /etc/hosts >"$TMPD/hosts"
+cmp -s "$TMPD/hosts" /etc/hosts || { cat "$TMPD/hosts" >/etc/hosts && log "/etc/hosts: $BE_SHARED_ADDR $BE_SHARED, $BE_PRIV_ADDR $BE_PRIV"; }
+
+# private1's own /home (from /etc/skel, 0700, per user) and an empty /safe_data
+install -d -m 0755 -o root -g root "$BE_ROOT" "$BE_ROOT/home" "$BE_ROOT/safe_data"
+for u in "${USERS[@]}"; do
+  h=$BE_ROOT/home/$u
+  if [ ! -d "$h" ]; then
+    install -d -m 0700 -o "$u" -g "$u" "$h"
+    cp -a /etc/skel/. "$h/"
+    chown -R "$u:$u" "$h"
+  fi
+  chown "$u:$u" "$h"
+  chmod 0700 "$h"
+done
+
+# ssh keys: one ed25519 key per test user in the portal home, authorized in private1's home;
+# NO_KEY_USER has none (a key left from before is removed).
+for u in "${USERS[@]}"; do
+  ph=$(getent passwd "$u" | cut -d: -f6)
+  bh=$BE_ROOT/home/$u
+  if [ "$u" = "$NO_KEY_USER" ]; then
+    rm -f "$ph/.ssh/id_ed25519" "$ph/.ssh/id_ed25519.pub" "$bh/.ssh/authorized_keys"
+    continue
+  fi
+  if [ ! -s "$ph/.ssh/id_ed25519" ] || [ ! -s "$ph/.ssh/id_ed25519.pub" ]; then
+    as "$u" "install -d -m 0700 ~/.ssh && rm -f ~/.ssh/id_ed25519 ~/.ssh/id_ed25519.pub &&
+      ssh-keygen -q -t ed25519 -N '' -C $u@tre-portal -f ~/.ssh/id_ed25519"
+    log "ssh key made for $u"
+  fi
+  chmod 0700 "$ph/.ssh"
+  chmod 0600 "$ph/.ssh/id_ed25519"
+  install -d -m 0700 -o "$u" -g "$u" "$bh/.ssh"
+  write_if_changed "$bh/.ssh/authorized_keys" 0600 "$u:$u" <"$ph/.ssh/id_ed25519.pub" || true
+done
+
+# sshd of private1: its own config and host key; started inside private1's namespaces
+install -d -m 0755 "$SSH_CONF_DIR" /run/sshd
+if [ ! -s "$SSH_CONF_DIR/ssh_host_ed25519_key" ]; then
+  rm -f "$SSH_CONF_DIR/ssh_host_ed25519_key" "$SSH_CONF_DIR/ssh_host_ed25519_key.pub"
+  ssh-keygen -q -t ed25519 -N '' -C "root@$BE_PRIV" -f "$SSH_CONF_DIR/ssh_host_ed25519_key"
+fi
+chmod 0600 "$SSH_CONF_DIR/ssh_host_ed25519_key"
+sshd_changed=0
+write_if_changed "$SSHD_CONF" 0644 root:root <<EOF && sshd_changed=1
+# Written by tre-job test/e2e/stack/setup.sh: sshd of the back-end $BE_PRIV (runs in its namespaces)
+ListenAddress $BE_PRIV_ADDR
+Port 22
+HostKey $SSH_CONF_DIR/ssh_host_ed25519_key
+PidFile $SSHD_PID
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+# the test users' passwords are locked: without PAM sshd refuses them
+UsePAM yes
+PermitRootLogin no
+X11Forwarding no
+AllowTcpForwarding no
+PrintMotd no
+EOF
+/usr/sbin/sshd -t -f "$SSHD_CONF" || die "sshd -t -f $SSHD_CONF failed"
+known=$(awk '{print $1, $2}' "$SSH_CONF_DIR/ssh_host_ed25519_key.pub")
+touch /etc/ssh/ssh_known_hosts
+{
+  awk -v p="$BE_PRIV" '{ split($1, h, ","); for (i in h) if (h[i] == p) next; print }' /etc/ssh/ssh_known_hosts
+  echo "$BE_PRIV,$BE_PRIV_ADDR $known"
+} | write_if_changed /etc/ssh/ssh_known_hosts 0644 root:root || true
+
+# namespaces and daemons
+install -d -m 0755 "$BE_NS"
+mountpoint -q "$BE_NS" || mount --bind "$BE_NS" "$BE_NS"
+mount --make-private "$BE_NS"
+if ! be_ok "$BE_SHARED"; then
+  log "making $BE_SHARED's namespaces"
+  be_create "$BE_SHARED" ""
+fi
+if ! be_ok "$BE_PRIV"; then
+  log "making $BE_PRIV's namespaces"
+  be_create "$BE_PRIV" "mount --bind $BE_ROOT/home /home; mount --bind $BE_ROOT/safe_data /safe_data;
+    mount -t tmpfs -o mode=0755 tmpfs /run/user"
+fi
+runuser_dirs=""
+for u in "${USERS[@]}"; do
+  runuser_dirs+="install -d -m 0700 -o $u -g $u /run/user/$(id -u "$u"); "
+done
+be_enter "$BE_PRIV" bash -c "set -e; $runuser_dirs"
+declare -A be_since=()
+for n in "${BACKENDS[@]}"; do
+  if ! pid_alive "/run/slurmd-$n.pid" slurmd; then
+    log "starting slurmd -N $n in its namespaces"
+    be_since[$n]=$(date +%s)
+    be_enter "$n" slurmd -N "$n" || die "slurmd -N $n did not start, see /var/log/slurm/slurmd-$n.log"
+  fi
+done
+[ "$sshd_changed" = 0 ] || stop_pidfile "$SSHD_PID" sshd
+# an sshd outside private1's namespaces (e.g. left from an older one) would log users in elsewhere
+if pid_alive "$SSHD_PID" sshd && [ "$(readlink "/proc/$(cat "$SSHD_PID")/ns/mnt")" != "mnt:[$(stat -L -c %i "$BE_NS/$BE_PRIV.mnt")]" ]; then
+  stop_pidfile "$SSHD_PID" sshd
+fi
+if ! pid_alive "$SSHD_PID" sshd; then
+  log "starting sshd of $BE_PRIV on $BE_PRIV_ADDR:22 in its namespaces"
+  be_enter "$BE_PRIV" /usr/sbin/sshd -f "$SSHD_CONF" || die "sshd of $BE_PRIV did not start"
+fi
+for _ in $(seq 50); do
+  (exec 3<>"/dev/tcp/$BE_PRIV_ADDR/22") 2>/dev/null && break
+  sleep 0.1
+done
+(exec 3<>"/dev/tcp/$BE_PRIV_ADDR/22") 2>/dev/null || die "sshd of $BE_PRIV does not answer on $BE_PRIV_ADDR:22"
+be_states=""
+for n in "${BACKENDS[@]}"; do
+  wait_node_up "$n" "${be_since[$n]:-0}"
+  be_states+=" $n $NODE_STATE"
+done
+log "back-ends up:$be_states; sshd $BE_PRIV_ADDR:22 (pid $(cat "$SSHD_PID"))"
 
 # ---------------------------------------------------------------------------------------
 step "6 registry"
@@ -661,7 +848,8 @@ fi
 
 # ---------------------------------------------------------------------------------------
 step "8 site config"
-write_if_changed "$CONF/site.yaml" 0644 root:root <<'EOF' || true
+site_yaml() { # PARTITION [HOME-YAML]: the test site (a back-end's adds its partition and home:)
+  cat <<EOF
 # Test site: the loopback registry of the e2e stack (insecure is allowed for loopback only)
 registries:
   - host: 127.0.0.1:5000
@@ -671,9 +859,15 @@ safeDataRoot: /safe_data
 projectGroupPrefix: tre
 defaultRuntime: podman
 maxTime: "06:00:00"
-partition: debug
+partition: $1
 signalGraceSeconds: 30
 EOF
+  [ -z "${2:-}" ] || printf '%s\n' "$2"
+}
+site_yaml debug | write_if_changed "$CONF/site.yaml" 0644 root:root || true
+site_yaml "be-$BE_SHARED" "home: shared" | write_if_changed "$CONF/site-$BE_SHARED.yaml" 0644 root:root || true
+site_yaml "be-$BE_PRIV" "home:
+  ssh: $BE_PRIV" | write_if_changed "$CONF/site-$BE_PRIV.yaml" 0644 root:root || true
 write_if_changed "$CONF/stack.env" 0644 root:root <<EOF || true
 # Written by tre-job test/e2e/stack/setup.sh
 TRE_TEST_REGISTRY=$REG
@@ -684,29 +878,75 @@ TRE_TEST_PROBE_IMAGE=$PROBE_REPO:1.0
 TRE_TEST_HTTP_IMAGE=$HTTP_REPO:1.0
 TRE_TEST_JUPYTER_IMAGE=$JUPYTER_REPO:1.0
 TRE_TEST_USERS="${USERS[*]}"
+TRE_TEST_BACKENDS="$BE_SHARED:$CONF/site-$BE_SHARED.yaml $BE_PRIV:$CONF/site-$BE_PRIV.yaml"
+TRE_TEST_PRIVATE_HOME_BACKEND=$BE_PRIV
+TRE_TEST_PRIVATE_HOME_ROOT=$BE_ROOT/home
+TRE_TEST_NO_KEY_USER=$NO_KEY_USER
+TRE_TEST_SPREAD_PARTITION=$SPREAD_PARTITION
+TRE_TEST_BACKEND_NS_DIR=$BE_NS
 EOF
 
 # ---------------------------------------------------------------------------------------
 step "9 self-check"
-state=$(sinfo -h -o %t | head -n1)
+state=$(sinfo -h -N -n "$HOST" -o %t | head -n1)
 [[ "$state" =~ ^(idle|mix|alloc)$ ]] || die "sinfo says '$state', want idle"
 SUMMARY_CHECKS=("sinfo: node $HOST $state")
 
-jobid=$(as alice "cd && sbatch --parsable -o tre-selfcheck-%j.out --wrap id") || die "sbatch as alice failed"
-jobid=${jobid%%;*}
-jstate=""
-for _ in $(seq 600); do
-  jstate=$(scontrol show job -o "$jobid" 2>/dev/null | grep -o 'JobState=[A-Z_]*' | cut -d= -f2 || true)
-  [[ "$jstate" =~ ^(PENDING|RUNNING|COMPLETING|CONFIGURING|)$ ]] || break
-  sleep 0.1
-done
-[ "$jstate" = COMPLETED ] || die "self-check job $jobid ended as '${jstate:-unknown}', want COMPLETED"
+wait_job() { # JOBID: dies unless it ends COMPLETED
+  local jstate=""
+  for _ in $(seq 600); do
+    jstate=$(scontrol show job -o "$1" 2>/dev/null | grep -o 'JobState=[A-Z_]*' | cut -d= -f2 || true)
+    [[ "$jstate" =~ ^(PENDING|RUNNING|COMPLETING|CONFIGURING|)$ ]] || break
+    sleep 0.1
+  done
+  [ "$jstate" = COMPLETED ] || die "self-check job $1 ended as '${jstate:-unknown}', want COMPLETED"
+}
+wait_file() { for _ in $(seq 20); do [ -s "$1" ] && return 0; sleep 0.1; done; }
+sbatch_alice() { # SBATCH-ARGS... (the output file tre-selfcheck-JOBID.out, in the home the job sees)
+  local j
+  j=$(as alice "cd && sbatch --parsable -o tre-selfcheck-%j.out $*") || die "sbatch as alice ($*) failed"
+  echo "${j%%;*}"
+}
+jobid=$(sbatch_alice --wrap id)
+# the back-ends' jobs: hostname, and how many entries /safe_data has there
+be_wrap="--wrap 'echo host=\$(hostname) safe=\$(ls -A /safe_data | wc -l)'"
+job_shared=$(sbatch_alice -p "be-$BE_SHARED" "$be_wrap")
+job_priv=$(sbatch_alice -p "be-$BE_PRIV" "$be_wrap")
+wait_job "$jobid"
 out=/home/alice/tre-selfcheck-$jobid.out
-for _ in $(seq 20); do [ -s "$out" ] && break; sleep 0.1; done
+wait_file "$out"
 grep -q "uid=$(id -u alice)(alice)" "$out" || die "job output $out lacks alice's id: $(cat "$out" 2>/dev/null)"
 grep -q '(tre-demo)' "$out" || die "job output $out lacks group tre-demo: $(cat "$out")"
 rm -f "$out"
 SUMMARY_CHECKS+=("sbatch as alice: job $jobid COMPLETED, output shows uid alice + tre-demo")
+
+wait_job "$job_shared"
+out=/home/alice/tre-selfcheck-$job_shared.out
+wait_file "$out"
+grep -q "^host=$BE_SHARED " "$out" || die "job $job_shared on be-$BE_SHARED: output $out does not say host=$BE_SHARED: $(cat "$out" 2>/dev/null)"
+rm -f "$out" "$BE_ROOT/home/alice/tre-selfcheck-$job_shared.out"
+SUMMARY_CHECKS+=("sbatch -p be-$BE_SHARED as alice: job $job_shared on host $BE_SHARED, output in the host's /home/alice")
+wait_job "$job_priv"
+out=$BE_ROOT/home/alice/tre-selfcheck-$job_priv.out
+wait_file "$out"
+if [ -e "/home/alice/tre-selfcheck-$job_priv.out" ]; then
+  rm -f "/home/alice/tre-selfcheck-$job_priv.out" "$out"
+  die "job $job_priv on be-$BE_PRIV wrote its output to the host's /home/alice, not to $BE_ROOT/home/alice"
+fi
+grep -qx "host=$BE_PRIV safe=0" "$out" || die "job $job_priv on be-$BE_PRIV: output $out is not 'host=$BE_PRIV safe=0': $(cat "$out" 2>/dev/null)"
+rm -f "$out"
+SUMMARY_CHECKS+=("sbatch -p be-$BE_PRIV as alice: job $job_priv on host $BE_PRIV, output in $BE_ROOT/home/alice (not /home/alice), /safe_data empty")
+
+# one login: the host name, and the home it lands in (the private one: same inode, authorized_keys)
+out=$(as alice "ssh -o BatchMode=yes $BE_PRIV 'hostname; echo \$HOME; stat -c %d:%i /home/alice; ls -d /home/alice/.ssh/authorized_keys'" 2>&1) ||
+  die "ssh $BE_PRIV as alice failed: $out"
+want=$(printf '%s\n/home/alice\n%s\n/home/alice/.ssh/authorized_keys' "$BE_PRIV" "$(stat -c %d:%i "$BE_ROOT/home/alice")")
+[ "$out" = "$want" ] || die "ssh $BE_PRIV as alice: want host name $BE_PRIV and the private home $BE_ROOT/home/alice ('$want'), got '$out'"
+if out=$(as "$NO_KEY_USER" "ssh -o BatchMode=yes $BE_PRIV true" 2>&1); then
+  die "ssh $BE_PRIV as $NO_KEY_USER (no key) succeeded"
+fi
+grep -q 'Permission denied' <<<"$out" || die "ssh $BE_PRIV as $NO_KEY_USER failed without 'Permission denied': $out"
+SUMMARY_CHECKS+=("ssh $BE_PRIV as alice: hostname $BE_PRIV, \$HOME is $BE_ROOT/home/alice; as $NO_KEY_USER (no key): Permission denied")
 
 tag=selfcheck-$$
 rm -f "/safe_data/demo/probe-wrote-$tag"
