@@ -188,6 +188,14 @@ export function buildCli(io: CliIo): CommandUnknownOpts {
   });
 
   program
+    .command('sbatch')
+    .description("sbatch for Open OnDemand's bin_overrides: first copies the job's directory (-D) to a back-end whose home is its own (site home.ssh)")
+    .option(...SITE_OPTION)
+    .argument('[sbatch-args...]', 'sbatch arguments, after --')
+    .addHelpText('after', '\nExample (an OnDemand cluster\'s bin_overrides sbatch script):\n  exec tre-job sbatch --site /etc/tre-job/clusters/CLUSTER.yaml -- "$@"')
+    .action((args, options) => io.defer(Promise.resolve((require('./commands/sbatch') as typeof import('./commands/sbatch')).sbatchCommand(args, options))));
+
+  program
     .command('completion')
     .description('print a completion script for bash (the default) or zsh: commands, options, their values and your job ids')
     .addArgument(new Argument('[shell]', 'bash or zsh').choices(['bash', 'zsh'] as const).default('bash' as const))

@@ -64,9 +64,14 @@ function homeDir(): string {
 
 type Index = 'credentials' | 'jobs';
 
-/** Where an index lists a job directory: a file named after its path, '/' as '%' (a job directory has no '%': see buildContext). */
+/** The name of a job directory's entry in an index: its path, '/' as '%' (a job directory has no '%': see buildContext). */
+export function indexEntryName(dir: string): string {
+  return resolve(dir).replace(/\//g, '%');
+}
+
+/** Where an index lists a job directory. */
 function indexEntry(index: Index, dir: string): string {
-  return join(homeDir(), STATE_DIRS[index], resolve(dir).replace(/\//g, '%'));
+  return join(homeDir(), STATE_DIRS[index], indexEntryName(dir));
 }
 
 /** The directories an index lists, with each entry's content and age. A vanished entry is skipped. */

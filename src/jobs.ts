@@ -2,6 +2,7 @@
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { arrayTaskOf, EXIT, JOB_ID, LOG, LogFacts, logFacts, taskLogName } from './contract';
+import { readRemoteFiles } from './backend';
 import { InputError } from './errors';
 import { JobRecord, listJobRecords, readJobRecord, SubmittedJob, writeJobRecord } from './record';
 import type { SlurmClient } from './slurm/client';
@@ -15,7 +16,7 @@ import { ACTIVE_STATES, arrayTaskIds, isAnotherUsers, jobDirsOf, pendingText, sh
  */
 function withJobId(record: JobRecord, candidates: () => SlurmJob[]): JobRecord {
   if (record.jobId !== null) return record;
-  const jobId = LOG.started.exec(readLog(record.outputLog))?.[1] ?? candidates().filter((job) => jobDirsOf(job).includes(record.jobDir)).pop()?.jobId ?? null;
+  const jobId = LOG.started.exec(readLog(record))?.[1] ?? candidates().filter((job) => jobDirsOf(job).includes(record.jobDir)).pop()?.jobId ?? null;
   if (jobId === null) return record;
   const found = { ...record, jobId };
   try {
@@ -106,8 +107,15 @@ export function taskRecord(record: SubmittedJob, task: number): SubmittedJob {
   return { ...record, jobId: `${record.jobId}_${task}`, outputLog: taskLogOf(record, task), containerName: record.containerName?.replace('%a', String(task)) ?? null, array: null };
 }
 
-export function readLog(outputLog: string): string {
-  return existsSync(outputLog) ? readFileSync(outputLog, 'utf8') : '';
+/** A job's log as it is now ('' before it exists), here or on its back-end. */
+export function readLog(record: Pick<JobRecord, 'outputLog' | 'host'>): string {
+  return readLogs(record, [record.outputLog])[0] as string;
+}
+
+/** Logs of one job directory (an array's tasks'), here or on its back-end in one ssh. */
+export function readLogs(record: Pick<JobRecord, 'host'>, files: string[]): string[] {
+  if (record.host) return readRemoteFiles(record.host, files).map((content) => content ?? '');
+  return files.map((file) => (existsSync(file) ? readFileSync(file, 'utf8') : ''));
 }
 
 export interface JobStatus {
@@ -259,9 +267,9 @@ export function isJobOf(record: JobRecord, job: SlurmJob): boolean {
  * Slurm cannot say who cancelled a job (scontrol has no such field; sacct may be off), so the
  * reason says where the job was instead.
  */
-export function jobStatus(record: JobRecord, answer: SlurmJob | null): JobStatus {
+export function jobStatus(record: JobRecord, answer: SlurmJob | null, log: string = readLog(record)): JobStatus {
   const slurm = answer !== null && isJobOf(record, answer) ? answer : null;
-  const facts = logFacts(readLog(record.outputLog));
+  const facts = logFacts(log);
   const active = slurm !== null && ACTIVE_STATES.has(slurm.state);
   const state = active ? slurm.state : endedState(slurm?.state ?? null, facts);
   const exitStatus = active ? null : state === 'CANCELLED' ? EXIT.cancelled : state === 'TIMEOUT' ? EXIT.timeLimit : slurm ? shellStatus(slurm) : facts.finishedStatus;
@@ -277,7 +285,8 @@ export function jobStatus(record: JobRecord, answer: SlurmJob | null): JobStatus
     node: slurm && slurm.nodeList && slurm.nodeList !== '(null)' ? slurm.nodeList : null,
     elapsed: slurm?.runTime ?? elapsedFromLog(facts),
     image: record.image,
-    outputs: facts.outputs,
+    // On a back-end with a home of its own, as scp and rsync name a path there.
+    outputs: facts.outputs !== null && record.host ? `${record.host}:${facts.outputs}` : facts.outputs,
     exitStatus,
     reason: ended.reason,
     jobDir: record.jobDir,
@@ -357,7 +366,9 @@ function taskLines(record: SubmittedJob, tasks: number, lines: SlurmJob[]): (Slu
 export function arrayStatus(record: SubmittedJob, lines: SlurmJob[], withTasks = false): JobStatus {
   const array = arrayOf(record) ?? { tasks: 1, parallel: null };
   const slurmLines = taskLines(record, array.tasks, lines);
-  const statuses = slurmLines.map((line, task) => jobStatus(taskRecord(record, task), line));
+  const tasks = slurmLines.map((_, task) => taskRecord(record, task));
+  const logs = readLogs(record, tasks.map((task) => task.outputLog));
+  const statuses = slurmLines.map((line, task) => jobStatus(tasks[task] as SubmittedJob, line, logs[task]));
   const counts: Record<string, number> = {};
   const exitStatuses: Record<string, number[]> = {};
   statuses.forEach((status, task) => {

@@ -7,6 +7,20 @@ import type { Site } from './site/schema';
 import { Job, resolveJob } from './jobspec/resolve';
 import type { JobSpec } from './jobspec/schema';
 import { readToken, TokenOptions } from './token';
+import { remoteHostOf } from './backend';
+
+/**
+ * A service's job writes its connection file (host, port, password) in its own job directory,
+ * where the portal reads it: a back-end with a home of its own has it where the portal cannot.
+ */
+function refuseServiceOnOwnHome(job: Job, site: Site): void {
+  const host = remoteHostOf(site);
+  if (host === null || !job.service) return;
+  throw new InputError(
+    'service',
+    `back-end ${host} has a home of its own (site home.ssh), so the portal could not reach the ${job.service} session there; use a back-end whose home is shared`,
+  );
+}
 
 export interface PrepareOptions extends TokenOptions {
   /** Site config file (else $TRE_JOB_SITE, else built-in). */
@@ -39,6 +53,7 @@ export function prepare(
   site: Site = loadSite(options.site),
 ): Prepared {
   const job = resolveJob(spec, site);
+  refuseServiceOnOwnHome(job, site);
   const token = readToken(options);
   if (token !== undefined && job.registryUsername === undefined) {
     throw new InputError('registry.username', 'required when a registry token is given');

@@ -39,6 +39,8 @@ export interface JobRecord {
   runtime?: Job['runtime'] | null;
   /** A Slurm job array (jobId is the array's id; task T's log is output-T.log); null for a single job. */
   array?: { tasks: number; parallel: number | null } | null;
+  /** The back-end host whose own home holds the job directory (site home: {ssh: HOST}); null: this host's home. */
+  host?: string | null;
 }
 
 /** A record whose job id is known. */
@@ -81,7 +83,7 @@ export function keepSpec(dir: string, origin: SpecOrigin): KeptSpec {
  * The record of `job` in `jobDir`; `nameSuffix` ends the default container name (NAME-JOBID,
  * NAME-SESSION). `kept`: what keepSpec kept (without it, the record says no spec was kept).
  */
-export function jobRecord(job: Job, fields: Pick<JobRecord, 'jobId' | 'cluster' | 'jobDir' | 'source'>, nameSuffix: string, kept?: KeptSpec): JobRecord {
+export function jobRecord(job: Job, fields: Pick<JobRecord, 'jobId' | 'cluster' | 'jobDir' | 'source' | 'host'>, nameSuffix: string, kept?: KeptSpec): JobRecord {
   return {
     jobId: fields.jobId,
     cluster: fields.cluster,
@@ -97,6 +99,7 @@ export function jobRecord(job: Job, fields: Pick<JobRecord, 'jobId' | 'cluster' 
     service: job.service ?? null,
     runtime: job.runtime,
     array: job.array ? { tasks: job.array.tasks, parallel: job.array.parallel } : null,
+    host: fields.host ?? null,
   };
 }
 
@@ -126,8 +129,8 @@ export function readJobRecord(dir: string): JobRecord | null {
     const text = readOwnFile(dir, RECORD);
     if (text === null) return null;
     // Older records lack the fields added since: containerName and source (before OOD sessions
-    // had a record), the kept spec's fields, service and runtime.
-    const defaults = { containerName: null, source: 'submit', ...NOT_KEPT, service: null, runtime: null, array: null } as const;
+    // had a record), the kept spec's fields, service, runtime, array and host.
+    const defaults = { containerName: null, source: 'submit', ...NOT_KEPT, service: null, runtime: null, array: null, host: null } as const;
     const record = { ...defaults, ...(JSON.parse(text) as Partial<JobRecord>) } as JobRecord;
     if (typeof record.jobDir !== 'string' || realpathSync(record.jobDir) !== realpathSync(dir)) return null;
     return record;

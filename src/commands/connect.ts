@@ -123,7 +123,7 @@ function progress(status: JobStatus, log: string, service: ServiceKind): string 
 export async function connectInfo(record: SubmittedJob, slurm: SlurmClient, service: ServiceKind): Promise<ConnectInfo> {
   const job = slurm.showJob(record.jobId);
   const status = jobStatus(record, job);
-  const log = readLog(record.outputLog);
+  const log = readLog(record);
   // Keys in the order --json shows them.
   const answer = (fields: Partial<ConnectInfo>): ConnectInfo => ({
     jobId: record.jobId,

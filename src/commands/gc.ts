@@ -11,8 +11,9 @@
 import { JOB_FILES, LEDGER, STATE_DIRS } from '../contract';
 import { appendFileSync, existsSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { basename, dirname, join } from 'node:path';
-import { InputError } from '../errors';
+import { basename, dirname, join, resolve } from 'node:path';
+import { remoteHostOf, runTreJobOn } from '../backend';
+import { ExternalError, InputError, oneLine } from '../errors';
 import { DRIVERS, driverFor, Runtime } from '../runtimes';
 import { loadSite } from '../site/load';
 import type { Site } from '../site/schema';
@@ -136,10 +137,21 @@ export function sweepCredentials(slurm: SlurmClient): string[] {
 
 export function gcCommand(options: GcOptions): string {
   const site = loadSite(options.site);
+  // The ledgers, markers and tokens of a back-end with a home of its own are there: gc runs there.
+  const host = remoteHostOf(site);
+  if (host !== null) return gcOn(host, options);
   const jobs = gcJobs(options, site);
   const credentials = sweepCredentials(new SlurmClient(site));
   if (options.json) return `${JSON.stringify({ jobs, credentials })}\n`;
   const lines = jobs.map((r) => `job ${r.jobId}: ${r.skipped ?? (r.removed.length ? `removed ${r.removed.join(', ')}` : 'nothing left to remove')}\n`);
   if (credentials.length) lines.push(`credentials of jobs that ended before they pulled: removed ${credentials.join(', ')}\n`);
   return lines.length ? lines.join('') : 'nothing to reclaim\n';
+}
+
+/** `tre-job gc` run on back-end `host` with the same options, its answer given as this run's. */
+function gcOn(host: string, options: GcOptions): string {
+  const args = ['gc', ...(options.site !== undefined ? ['--site', resolve(options.site)] : []), ...(options.job !== undefined ? ['--job', options.job] : []), ...(options.json ? ['--json'] : [])];
+  const result = runTreJobOn(host, args);
+  if (result.status !== 0) throw new ExternalError(`back-end ${host}: tre-job gc failed (exit ${result.status}): ${oneLine(result.stderr) || 'no message'}`);
+  return result.stdout;
 }

@@ -1,7 +1,7 @@
 // Following a job from the terminal: `submit --wait` and `logs --follow`, of a single job or an array.
 import { existsSync, statSync } from 'node:fs';
 import { removeCredentials } from '../jobdir';
-import { arrayOf, ArraySummary, arrayStatus, findJob, JobArray, jobStatus, JobStatus, readLog, taskList, taskLogOf } from '../jobs';
+import { arrayOf, ArraySummary, arrayStatus, findJob, JobArray, jobStatus, JobStatus, readLog, readLogs, taskList, taskLogOf } from '../jobs';
 import type { SubmittedJob } from '../record';
 import { loadSite } from '../site/load';
 import { SlurmClient } from '../slurm/client';
@@ -111,7 +111,8 @@ function lookAtArray(record: SubmittedJob, slurm: SlurmClient, io: FollowIo): Lo
 export async function waitForJob(record: SubmittedJob, slurm: SlurmClient, io: FollowIo, options: { cancelOnInterrupt?: boolean; pollMs?: number } = {}): Promise<number> {
   const array = arrayOf(record) !== null;
   const look = array ? lookAtArray : lookAtJob;
-  const pollMs = array ? Math.max(options.pollMs ?? 0, ARRAY_POLL_MS) : (options.pollMs ?? 500);
+  // An array's logs, or a back-end's (an ssh each time), are read every 2 s at most.
+  const pollMs = array || record.host ? Math.max(options.pollMs ?? 0, ARRAY_POLL_MS) : (options.pollMs ?? 500);
   let stopFollowing = false;
   let asking = false;
   const onInterrupt = async () => {
@@ -161,22 +162,24 @@ export async function waitForJob(record: SubmittedJob, slurm: SlurmClient, io: F
  * that has no log yet (pending) or never will (ended before it started) is said so on stderr.
  */
 export async function followLog(record: SubmittedJob, slurm: SlurmClient, io: Pick<FollowIo, 'stdout' | 'stderr'>, follow: boolean, pollMs = 250): Promise<number> {
-  if (readLog(record.outputLog) === '') {
+  if (readLog(record) === '') {
     const job = slurm.showJob(record.jobId);
     if (job?.state === 'PENDING') io.stderr(`job ${record.jobId} is ${pendingText(job)}: its log starts when it runs${follow ? '' : '; follow it with --follow'}\n`);
     else if (job && !ACTIVE_STATES.has(job.state)) io.stderr(`job ${record.jobId} ended (${job.state}) before it wrote a log\n`);
   }
   let printed = 0;
   const flush = () => {
-    const log = readLog(record.outputLog);
+    const log = readLog(record);
     if (log.length > printed) io.stdout(log.slice(printed));
     printed = Math.max(printed, log.length);
   };
   flush();
+  // A back-end's log costs an ssh each time: read it every 2 s at most.
+  const every = record.host ? Math.max(pollMs, ARRAY_POLL_MS) : pollMs;
   while (follow) {
     const job = slurm.showJob(record.jobId);
     if (job === null || !ACTIVE_STATES.has(job.state)) break;
-    await pause(pollMs);
+    await pause(every);
     flush();
   }
   flush();
@@ -195,13 +198,18 @@ export async function followArrayLogs(record: SubmittedJob, slurm: SlurmClient, 
   const sizes = new Array<number>(tasks).fill(-1);
   let current = -1;
   /** Print what the tasks' logs have added; `all`: also a last line without its newline. */
+  const files = Array.from({ length: tasks }, (_, task) => taskLogOf(record, task));
   const flush = (all: boolean) => {
+    // Here only a log that grew is read again; a back-end's come all in one ssh.
+    const remote = record.host ? readLogs(record, files) : null;
     for (let task = 0; task < tasks; task++) {
-      const file = taskLogOf(record, task);
-      const size = existsSync(file) ? statSync(file).size : 0;
-      if (size === sizes[task] && !all) continue;
-      sizes[task] = size;
-      const log = readLog(file);
+      const file = files[task] as string;
+      if (remote === null) {
+        const size = existsSync(file) ? statSync(file).size : 0;
+        if (size === sizes[task] && !all) continue;
+        sizes[task] = size;
+      }
+      const log = remote?.[task] ?? (readLogs(record, [file])[0] as string);
       const end = all ? log.length : log.lastIndexOf('\n') + 1;
       if (end <= (printed[task] as number)) continue;
       if (task !== current) io.stdout(`${current === -1 ? '' : '\n'}==> ${record.jobId}_${task} <==\n`);

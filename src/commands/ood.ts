@@ -5,6 +5,7 @@ import { JOB_FILES, LOG, TOKEN_ENV } from '../contract';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { stringify } from 'yaml';
+import { remoteHostOf } from '../backend';
 import { InputError } from '../errors';
 import { jobFiles, makeJobDir, writeJobFiles } from '../jobdir';
 import { APP_FIELDS, FIELDS, formError, formToSpec, maxHours, OodForm } from '../ood/form';
@@ -143,7 +144,8 @@ export function oodCommand(options: OodCommandOptions): string {
     writeJobFiles(files, prepared);
     // The spec --spec prints is kept too, so that `tre-job resubmit` can run the session again.
     const kept = keepSpec(dir, { text: outside(), source: null, site: siteFileOf(options.site) });
-    const record = jobRecord(prepared.job, { jobId: null, cluster: null, jobDir: dir, source: 'ood' }, options.session ?? 'JOBID', kept);
+    // A back-end with a home of its own gets its copy when OnDemand runs sbatch (tre-job sbatch).
+    const record = jobRecord(prepared.job, { jobId: null, cluster: null, jobDir: dir, source: 'ood', host: remoteHostOf(site) }, options.session ?? 'JOBID', kept);
     writeJobRecord(record);
     const submission: OodSubmission = {
       jobName: prepared.job.jobName,

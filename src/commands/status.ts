@@ -1,4 +1,4 @@
-import { escapeControls, InputError } from '../errors';
+import { escapeControls, ExternalError, InputError } from '../errors';
 import { arrayOf, arrayStatus, findJob, jobStatus, JobStatus, listJobs, slurmQueue, taskList } from '../jobs';
 import type { JobRecord, SubmittedJob } from '../record';
 import { loadSite } from '../site/load';
@@ -104,7 +104,12 @@ export function statusCommand(jobIds: string[], options: StatusOptions): string 
     }
     statuses = records.map((record: JobRecord) => {
       if (record.jobId === null) return jobStatus(record, null);
-      return arrayOf(record) ? arrayStatus(record as SubmittedJob, arrays.get(record.jobId) ?? []) : jobStatus(record, known.get(record.jobId) ?? null);
+      const jobId = record.jobId;
+      // A back-end that cannot be reached over ssh now hides its logs, not the list.
+      return unlessUnreachable(
+        () => (arrayOf(record) ? arrayStatus(record as SubmittedJob, arrays.get(jobId) ?? []) : jobStatus(record, known.get(jobId) ?? null)),
+        () => jobStatus(record, known.get(jobId) ?? null, ''),
+      );
     });
     if (filters?.state) {
       const wanted = filters.state;
@@ -168,4 +173,14 @@ function arrayDetail(s: JobStatus): string {
   const lines = [`\njob ${s.jobId}: ${s.detail}`, ...byStatus.map((status) => `exit status ${status}: ${tasks(exitStatuses[status] as number[])}`)];
   if (failed.length) lines.push(`failed: ${tasks(failed)} (a task's log: tre-job logs ${s.jobId}_TASK)`);
   return `${lines.join('\n')}\n${failed.length ? table(failed.map((task) => statuses[task] as JobStatus)) : ''}`;
+}
+
+/** `read()`, or `instead()` when it fails for want of a back-end (ssh). */
+function unlessUnreachable<T>(read: () => T, instead: () => T): T {
+  try {
+    return read();
+  } catch (err) {
+    if (err instanceof ExternalError && /^back-end /.test(err.message)) return instead();
+    throw err;
+  }
 }

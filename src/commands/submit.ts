@@ -1,6 +1,7 @@
 import { rmSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { credentialsIndexEntry, jobFiles, makeJobDir, newJobDirPath, recordCredentialsJob, writeJobFiles } from '../jobdir';
+import { copyJobDir, remoteHostOf, removeRemoteJobDir } from '../backend';
+import { credentialsIndexEntry, jobFiles, makeJobDir, newJobDirPath, recordCredentialsJob, removeCredentials, writeJobFiles } from '../jobdir';
 import { shq } from '../render/quote';
 import { jobRecord, keepSpec, siteFileOf, SpecOrigin, SubmittedJob, writeJobRecord } from '../record';
 import { SlurmClient } from '../slurm/client';
@@ -79,24 +80,34 @@ export function submitSpec(input: SpecToSubmit, options: SubmitCommandOptions): 
     const printed = options.json ? `${JSON.stringify({ dryRun: true, argv, jobDir: dir, script: prepared.script })}\n` : `${argv.map(shq).join(' ')}\n`;
     return { record: null, slurm, printed };
   }
+  // A back-end with a home of its own gets a copy of the job directory; the record stays here.
+  const host = remoteHostOf(site);
   makeJobDir(dir, fresh);
   let kept;
   let submission;
+  let copied = false;
   try {
     kept = keepSpec(dir, { ...input, text });
     writeJobFiles(files, prepared);
+    if (host !== null) {
+      copyJobDir(host, dir, fresh, prepared.token !== undefined);
+      copied = true;
+      // The token is on the back-end now: none stays here.
+      removeCredentials(dir);
+    }
     submission = slurm.submit(files.script, dir);
   } catch (err) {
     // Nothing was submitted: leave no credentials (or, for a directory we made, nothing at all).
     rmSync(fresh ? dir : files.credentials, { recursive: true, force: true });
     rmSync(credentialsIndexEntry(dir), { force: true });
+    if (copied) removeRemoteJobDir(host as string, dir, fresh);
     throw err;
   }
   recordCredentialsJob(dir, submission.jobId);
   const { jobId, cluster } = submission;
-  const record = { ...jobRecord(prepared.job, { jobId, cluster, jobDir: dir, source: 'submit' }, jobId, kept), jobId };
+  const record = { ...jobRecord(prepared.job, { jobId, cluster, jobDir: dir, source: 'submit', host }, jobId, kept), jobId };
   writeJobRecord(record);
   if (!options.json) return { record, slurm, printed: `${jobId}\n` };
-  const result = { jobId, cluster, jobDir: dir, script: files.script, outputLog: record.outputLog };
+  const result = { jobId, cluster, jobDir: dir, script: files.script, outputLog: record.outputLog, host };
   return { record, slurm, printed: `${JSON.stringify(result)}\n` };
 }

@@ -72,6 +72,18 @@ function buildSiteSchema() {
         'End output.log with the summary as one JSON line too (tre-job-summary {...}), for job cards or monitoring. Default: false.',
       ),
       jobsDir: described(string(/^[^\0\n:,]+$/, 'must be a path'), 'Where submit puts job directories; relative paths are under $HOME. Default: tre-jobs.'),
+      home: described(
+        z.union([
+          z.literal('shared'),
+          z.strictObject({
+            ssh: described(
+              string(/^[A-Za-z0-9][A-Za-z0-9.-]*$/, 'must be a host name (letters, digits, . and -)'),
+              "The back-end host submit copies the job directory to, over ssh as the user, with the user's key.",
+            ),
+          }),
+        ]),
+        "Whether this back-end's home directory is the one tre-job runs in (shared), or its own, reached over ssh ({ssh: HOST}). Default: shared.",
+      ),
     }),
     'tre-job site configuration (YAML).',
   );
@@ -109,4 +121,5 @@ export const BUILT_IN_SITE: Site = {
   servicePorts: { min: 20000, max: 60999 },
   summaryJson: false,
   jobsDir: 'tre-jobs',
+  home: 'shared',
 };

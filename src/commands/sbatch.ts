@@ -1,0 +1,48 @@
+// `tre-job sbatch`: sbatch for Open OnDemand's `bin_overrides` on a cluster whose back-end has a
+// home of its own (site home: {ssh: HOST}). OnDemand stages a session's files (tre-job's among
+// them) in the portal's home and then runs sbatch with -D STAGED_ROOT; this copies that
+// directory to the same path on the back-end first, as `tre-job submit` does, and deletes the
+// token here. With a shared home it is plain sbatch. sbatch's stdin, stdout and exit status are
+// OnDemand's, unchanged.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { copyJobDir, remoteHostOf, removeRemoteJobDir } from '../backend';
+import { JOB_FILES } from '../contract';
+import { ExternalError, InputError } from '../errors';
+import { removeCredentials } from '../jobdir';
+import { readJobRecord } from '../record';
+import { submitEnvironment } from '../slurm/sbatch';
+import { loadSite } from '../site/load';
+
+/** The job's working directory in sbatch's arguments (-D DIR, -DDIR, --chdir DIR, --chdir=DIR); the last wins, as in sbatch. */
+export function workdirOf(args: readonly string[]): string | null {
+  let dir: string | null = null;
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] as string;
+    if (arg === '-D' || arg === '--chdir') dir = args[++i] ?? null;
+    else if (arg.startsWith('--chdir=')) dir = arg.slice('--chdir='.length);
+    else if (/^-D./.test(arg)) dir = arg.slice(2);
+  }
+  return dir;
+}
+
+export function sbatchCommand(args: string[], options: { site?: string }): number {
+  const site = loadSite(options.site);
+  const host = remoteHostOf(site);
+  let dir: string | null = null;
+  if (host !== null) {
+    const workdir = workdirOf(args);
+    if (workdir === null) throw new InputError('-D', `back-end ${host} has a home of its own: sbatch needs -D DIR (OnDemand's staged root) to know what to copy there`);
+    dir = resolve(workdir);
+    // Only a directory tre-job rendered (its record says so) is copied: nothing else of the home.
+    if (readJobRecord(dir) === null) throw new InputError('-D', `${dir} holds no tre-job job (job.json): render it with tre-job ood --job-dir first`);
+    copyJobDir(host, dir, false, existsSync(join(dir, JOB_FILES.credentials)));
+    removeCredentials(dir);
+  }
+  const result = spawnSync(site.sbatch, args, { stdio: 'inherit', env: submitEnvironment() });
+  if (result.error) throw new ExternalError(`cannot run ${site.sbatch}: ${result.error.message}`);
+  const status = result.status ?? 1;
+  if (status !== 0 && host !== null && dir !== null) removeRemoteJobDir(host, dir, false);
+  return status;
+}
