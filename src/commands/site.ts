@@ -69,6 +69,7 @@ export function describeSite(site: Site, source: string | null) {
     },
     signalGraceSeconds: site.signalGraceSeconds,
     jobsDir: site.jobsDir,
+    home: site.home,
   };
 }
 
@@ -151,6 +152,12 @@ function text(d: Described): string {
     section('Jobs', [
       ['clean-up', `starts ${d.signalGraceSeconds} s before the time limit`],
       ['job dirs', d.jobsDir.startsWith('/') ? d.jobsDir : `$HOME/${d.jobsDir}`],
+      [
+        'home',
+        d.home === 'shared'
+          ? "this host's: jobs write their outputs and logs where you submit them"
+          : `the back-end's own, on ${d.home.ssh}: submit copies the job dir there over ssh (your key: ssh-keygen, then ssh-copy-id ${d.home.ssh}); outputs and logs stay there; no services`,
+      ],
     ]),
   ].join('\n');
 }

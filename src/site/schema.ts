@@ -81,7 +81,7 @@ function buildSiteSchema() {
               "The back-end host submit copies the job directory to, over ssh as the user, with the user's key.",
             ),
           }),
-        ]),
+        ], { error: 'must be shared, or {ssh: HOST} for a back-end whose home is its own' }),
         "Whether this back-end's home directory is the one tre-job runs in (shared), or its own, reached over ssh ({ssh: HOST}). Default: shared.",
       ),
     }),

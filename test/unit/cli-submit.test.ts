@@ -56,7 +56,7 @@ describe('tre-job submit', () => {
     const jobDir = join(dir.path, 'myjob');
     const result = runBin(['submit', spec, '--site', site, '--job-dir', jobDir, '--json'], { env });
     expect(result.status).toBe(0);
-    expect(JSON.parse(result.stdout)).toEqual({ jobId: '4242', cluster: null, jobDir, script: join(jobDir, 'job.sh'), outputLog: join(jobDir, 'output.log') });
+    expect(JSON.parse(result.stdout)).toEqual({ jobId: '4242', cluster: null, jobDir, script: join(jobDir, 'job.sh'), outputLog: join(jobDir, 'output.log'), host: null });
   });
 
   it('takes the token from --token-stdin', () => {

@@ -127,7 +127,7 @@ describe('submit.yml.erb', () => {
     expect(JSON.parse(readFileSync(join(root, 'job.json'), 'utf8'))).toEqual({
       jobId: null, cluster: null, jobName: 'probe:1.0', image: '127.0.0.1:5000/tre/probe:1.0', submittedAt: expect.any(String),
       jobDir: root, outputLog: join(root, 'output.log'), containerName: `probe-${SESSION}`, source: 'ood',
-      spec: 'spec.yaml', site: join(siteDir, 'clusters', 'tre.yaml'), specSource: null, resubmitOf: null, service: null, runtime: 'podman', array: null,
+      spec: 'spec.yaml', site: join(siteDir, 'clusters', 'tre.yaml'), specSource: null, resubmitOf: null, service: null, runtime: 'podman', array: null, host: null,
     });
     expect(readFileSync(join(root, 'tre-job.sh'), 'utf8')).toContain(`tre_container_name='probe'-'${SESSION}'`);
   });

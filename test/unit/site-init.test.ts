@@ -86,7 +86,7 @@ describe('tre-job site', () => {
 
   it('prints the built-in site as JSON, refusals grouped by reason as the policy applies them', () => {
     const site = JSON.parse(runCli(['site', '--json']).stdout);
-    expect(Object.keys(site)).toEqual(['source', 'registries', 'runtimes', 'defaultRuntime', 'limits', 'runnerArgs', 'safeData', 'services', 'signalGraceSeconds', 'jobsDir']);
+    expect(Object.keys(site)).toEqual(['source', 'registries', 'runtimes', 'defaultRuntime', 'limits', 'runnerArgs', 'safeData', 'services', 'signalGraceSeconds', 'jobsDir', 'home']);
     expect(site.source).toBe('built-in');
     expect(site.registries).toEqual([
       { host: 'ghcr.io', pullHost: null, insecure: false },
