@@ -5,11 +5,12 @@
 // A secret (the registry token) travels only inside the tar stream on ssh's stdin, never in
 // argv; the copy on this host is deleted once the back-end has it.
 import { spawnSync, SpawnSyncReturns } from 'node:child_process';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { JOB_FILES, STATE_DIRS } from './contract';
 import { ExternalError, oneLine } from './errors';
-import { indexEntryName } from './jobdir';
+import { indexEntryName, removeCredentials } from './jobdir';
 import { shq } from './render/quote';
 import type { Site } from './site/schema';
 
@@ -73,7 +74,7 @@ function credentialsEntry(dir: string): string {
  * token whose job never ran). `fresh`: the directory must not exist there yet. Everything made
  * there is the user's alone (umask 077), whatever the login's umask.
  */
-export function copyJobDir(host: string, dir: string, fresh: boolean, hasCredentials: boolean): void {
+function copyJobDir(host: string, dir: string, fresh: boolean, hasCredentials: boolean): void {
   const tar = spawnSync('tar', ['-C', dir, '-cf', '-', '.'], { maxBuffer: 1 << 30 });
   if (tar.status !== 0) throw new ExternalError(`cannot pack ${dir} for back-end ${host}: ${oneLine(tar.stderr?.toString() ?? String(tar.error))}`);
   const script = [
@@ -87,6 +88,20 @@ export function copyJobDir(host: string, dir: string, fresh: boolean, hasCredent
   ].join('\n');
   check(host, ssh(host, script, tar.stdout), `copying ${dir}`);
 }
+
+/**
+ * Hand job directory `dir` over to `host`: copy it there, then delete here what belongs there
+ * only. The token: it must not outlive its use anywhere. The empty logs: the job writes its
+ * log there, and an empty file here would look like a job that never started.
+ */
+export function handOver(host: string, dir: string, fresh: boolean): void {
+  copyJobDir(host, dir, fresh, existsSync(join(dir, JOB_FILES.credentials)));
+  removeCredentials(dir);
+  for (const name of readdirSync(dir)) if (LOG_FILE.test(name)) rmSync(join(dir, name), { force: true });
+}
+
+/** output.log, or an array task's output-T.log. */
+const LOG_FILE = /^output(-[0-9]+)?\.log$/;
 
 /** Undo copyJobDir (sbatch refused the job), best effort: the whole directory if copyJobDir made it (`fresh`), else its credentials. */
 export function removeRemoteJobDir(host: string, dir: string, fresh: boolean): void {

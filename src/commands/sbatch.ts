@@ -5,12 +5,9 @@
 // token here. With a shared home it is plain sbatch. sbatch's stdin, stdout and exit status are
 // OnDemand's, unchanged.
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { copyJobDir, remoteHostOf, removeRemoteJobDir } from '../backend';
-import { JOB_FILES } from '../contract';
+import { resolve } from 'node:path';
+import { handOver, remoteHostOf, removeRemoteJobDir } from '../backend';
 import { ExternalError, InputError } from '../errors';
-import { removeCredentials } from '../jobdir';
 import { readJobRecord } from '../record';
 import { submitEnvironment } from '../slurm/sbatch';
 import { loadSite } from '../site/load';
@@ -37,8 +34,7 @@ export function sbatchCommand(args: string[], options: { site?: string }): numbe
     dir = resolve(workdir);
     // Only a directory tre-job rendered (its record says so) is copied: nothing else of the home.
     if (readJobRecord(dir) === null) throw new InputError('-D', `${dir} holds no tre-job job (job.json): render it with tre-job ood --job-dir first`);
-    copyJobDir(host, dir, false, existsSync(join(dir, JOB_FILES.credentials)));
-    removeCredentials(dir);
+    handOver(host, dir, false);
   }
   const result = spawnSync(site.sbatch, args, { stdio: 'inherit', env: submitEnvironment() });
   if (result.error) throw new ExternalError(`cannot run ${site.sbatch}: ${result.error.message}`);

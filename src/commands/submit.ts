@@ -1,7 +1,7 @@
 import { rmSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { copyJobDir, remoteHostOf, removeRemoteJobDir } from '../backend';
-import { credentialsIndexEntry, jobFiles, makeJobDir, newJobDirPath, recordCredentialsJob, removeCredentials, writeJobFiles } from '../jobdir';
+import { handOver, remoteHostOf, removeRemoteJobDir } from '../backend';
+import { credentialsIndexEntry, jobFiles, makeJobDir, newJobDirPath, recordCredentialsJob, writeJobFiles } from '../jobdir';
 import { shq } from '../render/quote';
 import { jobRecord, keepSpec, siteFileOf, SpecOrigin, SubmittedJob, writeJobRecord } from '../record';
 import { SlurmClient } from '../slurm/client';
@@ -90,10 +90,8 @@ export function submitSpec(input: SpecToSubmit, options: SubmitCommandOptions): 
     kept = keepSpec(dir, { ...input, text });
     writeJobFiles(files, prepared);
     if (host !== null) {
-      copyJobDir(host, dir, fresh, prepared.token !== undefined);
+      handOver(host, dir, fresh);
       copied = true;
-      // The token is on the back-end now: none stays here.
-      removeCredentials(dir);
     }
     submission = slurm.submit(files.script, dir);
   } catch (err) {

@@ -58,6 +58,9 @@ describe('submit to a back-end with a home of its own', () => {
     expect(token).toBe(TOKEN);
     // Here: the record and the spec, no token, no credentials index entry.
     expect(existsSync(join(printed.jobDir, 'credentials'))).toBe(false);
+    // The log is written there: no empty one here that would look like a job that never started.
+    expect(listing).toMatch(/^-rw------- .* \.\/output\.log$/m);
+    expect(existsSync(join(printed.jobDir, 'output.log'))).toBe(false);
     expect(listDir(join(home(), '.tre-job', 'credentials'))).toEqual([]);
     expect(JSON.parse(readFileSync(join(printed.jobDir, 'job.json'), 'utf8')).host).toBe('private1');
   });
