@@ -1,12 +1,11 @@
 // tre-job as a test user on the real stack: submit with `tre-job submit` through runuser,
 // wait for the job, and read what it left behind.
 import { LOG } from '../../../src/contract';
-import { execFileSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { BIN } from '../../helpers';
-import { homeOf, JobResult, listHome, readToken, runAs, RunResult, shq, StackEnv, waitForJob } from './stack';
+import { homeOf, inBackend, JobResult, listHome, readToken, run, runAs, RunResult, shq, StackEnv, waitForJob } from './stack';
 
 export interface Submitted {
   jobId: string;
@@ -139,9 +138,15 @@ export function processesOfUid(uid: string, text: string): number[] {
   return found;
 }
 
-/** kill -9 every process of the job's batch step (the script and the podman client). */
-export function killJobProcesses(jobId: string): number[] {
-  const pids = execFileSync('scontrol', ['listpids', jobId], { encoding: 'utf8' })
+/**
+ * kill -9 every process of the job's batch step (the script and the podman client). `backend`:
+ * the job runs on that back-end (issue 18): ask its own slurmd, from inside its namespaces (the
+ * PIDs are the same here: the back-ends share this host's PID namespace).
+ */
+export function killJobProcesses(jobId: string, backend?: string): number[] {
+  const listed = backend === undefined ? run('scontrol', ['listpids', jobId]) : inBackend(backend, `scontrol listpids ${shq(jobId)}`);
+  if (listed.status !== 0) throw new Error(`scontrol listpids ${jobId}${backend ? ` on ${backend}` : ''} failed: ${listed.stderr.trim()}`);
+  const pids = listed.stdout
     .split('\n')
     .slice(1)
     .map((line) => Number(line.trim().split(/\s+/)[0]))
