@@ -19,7 +19,8 @@
 #   job.json, tre-job's job record, which the job cards and `tre-job status` read). A bad value
 #   raises tre-job's one line, which OnDemand shows, before anything is staged or submitted.
 # - TreJobOod.card (info.md.erb, completed.md.erb): the job card's name and exit status; for a job
-#   array, its tasks, their logs and outputs, and how many have finished.
+#   array, its tasks, their logs and outputs, and how many have finished; for a session on a
+#   back-end whose home is its own, where its log and outputs are there and how to see them.
 require 'json'
 require 'open3'
 
@@ -80,7 +81,9 @@ module TreJobOod
   # status, and the card has the array's shape (array: "Job array of N tasks ..."), where the tasks'
   # outputs are kept (outputs), the command that lists them (status) and, once ended, how many tasks
   # logged their exit status (finished) and how many of those were 0 (succeeded).
-  Card = Struct.new(:name, :log, :exit_status, :tasks, :array, :outputs, :status, :finished, :succeeded)
+  # For a session on a back-end whose home is its own (host set): log and outputs are HOST:PATH
+  # there, and status is the command that reads the log from here.
+  Card = Struct.new(:name, :log, :exit_status, :tasks, :array, :outputs, :status, :finished, :succeeded, :host)
 
   HOURS = 'bc_num_hours'
 
@@ -269,6 +272,9 @@ module TreJobOod
     end
     record = {} unless record.is_a?(Hash)
     name = record.values_at(*contract.fetch('cardName')).compact.first || 'the container'
+    host = record['host']
+    return remote_card(staged_root.to_s, record, name.to_s, host, job_id: job_id) if host.is_a?(String) && host.match?(NAME)
+
     tasks = record.dig('array', 'tasks')
     return array_card(staged_root.to_s, record, name.to_s, ended: ended, job_id: job_id) if tasks.is_a?(Integer) && tasks.positive?
 
@@ -303,6 +309,19 @@ module TreJobOod
       card.succeeded = statuses.count(0)
     end
     card
+  end
+
+  # The card of a session on back-end HOST, whose home is its own (the record's host, site home:
+  # {ssh: HOST}): its log, outputs and exit status are in that home, not here, so the card reads no
+  # log (not over ssh either: it is rendered on every page of sessions). It says where they are:
+  # the log at the staged root's path there (an array's: output-TASK.log), outputs in HOST's
+  # ~/outputs-NUMBER; and that `tre-job logs JOBID` reads the log from here (or ssh HOST).
+  def remote_card(root, record, name, host, job_id:)
+    pattern = File.basename(record['outputLog'].to_s)
+    pattern = contract.fetch('files').fetch('log') if pattern.empty?
+    id = [record['jobId'], job_id].map(&:to_s).find { |i| i.match?(/\A[0-9]+\z/) }
+    Card.new(name.sub('%a', 'TASK').gsub('_', '\_'), "`#{host}:#{File.join(root, pattern.sub('%a', 'TASK'))}`", nil, nil, nil,
+             "`#{host}:~/outputs-NUMBER`", "`tre-job logs #{id || 'JOBID'}`", nil, nil, host)
   end
 
   # The first 16 KiB of a log ('' if it cannot be read): where a task logs its id and outputs.
