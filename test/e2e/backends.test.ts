@@ -229,6 +229,29 @@ describeE2E('core cases on each back-end (issue 18)', () => {
       expect(leftovers(job, number)).toEqual(NOTHING_LEFT);
     });
 
+    it('an Apptainer batch job completes there too: its SIF pull, outputs and log in that home, nothing left', () => {
+      const result = submit(user, be, probeSpec(env, { safeData: 'none', runtime: 'apptainer', args: ['apptainer-on', id] }), { mode: 'wait' });
+      expect(result.stderr).toMatch(/COMPLETED, exit status 0/);
+      expect(result.status).toBe(0);
+      const [jobId, shown] = result.stdout.trim().split('\n') as [string, string];
+      const number = /\/outputs-([0-9]+)$/.exec(shown)?.[1] ?? 'none';
+      const outputs = join(homeOf(user), `outputs-${number}`);
+      cleanups.push(() => removeOutputs(be, user, outputs));
+      expect(shown).toBe(isPrivate(be) ? `${id}:${outputs}` : outputs);
+      const st = status({ user, be, jobId });
+      forget(user, be, st.jobDir);
+      const job: Job = { user, be, jobId, jobDir: st.jobDir };
+      expect(st).toMatchObject({ jobId, state: 'COMPLETED', node: id, exitStatus: 0 });
+      const log = logOf(job);
+      expect(log).toContain(`tre-job INFO: Job ${jobId} started on ${id} as ${user} `);
+      expect(readFileSync(join(onHost(be, user, outputs), 'probe', 'argv'), 'utf8')).toContain(`apptainer-on`);
+      expect(modes(onHost(be, user, outputs))['.']).toBe('700');
+      if (isPrivate(be)) expect(existsSync(outputs)).toBe(false);
+      const tmp = join(homeThere(be, user), '.tre-job', 'tmp');
+      expect(existsSync(tmp) ? readdirSync(tmp) : []).toEqual([]);
+      expect(leftovers(job, number)).toEqual(NOTHING_LEFT);
+    });
+
     it('scancel of a running job: scratch and container gone, outputs kept, marker gone, status CANCELLED', async () => {
       const job = submitJob(user, be, sleepSpec());
       const outputs = await sleeping(job);
