@@ -8,8 +8,8 @@ import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { handOver, remoteHostOf, removeRemoteJobDir } from '../backend';
 import { ExternalError, InputError } from '../errors';
-import { readJobRecord } from '../record';
-import { submitEnvironment } from '../slurm/sbatch';
+import { readJobRecord, writeJobRecord } from '../record';
+import { parseSubmission, submitEnvironment } from '../slurm/sbatch';
 import { loadSite } from '../site/load';
 
 /** The job's working directory in sbatch's arguments (-D DIR, -DDIR, --chdir DIR, --chdir=DIR); the last wins, as in sbatch. */
@@ -27,18 +27,36 @@ export function workdirOf(args: readonly string[]): string | null {
 export function sbatchCommand(args: string[], options: { site?: string }): number {
   const site = loadSite(options.site);
   const host = remoteHostOf(site);
-  let dir: string | null = null;
+  const workdir = workdirOf(args);
+  const dir = workdir === null ? null : resolve(workdir);
   if (host !== null) {
-    const workdir = workdirOf(args);
-    if (workdir === null) throw new InputError('-D', `back-end ${host} has a home of its own: sbatch needs -D DIR (OnDemand's staged root) to know what to copy there`);
-    dir = resolve(workdir);
+    if (dir === null) throw new InputError('-D', `back-end ${host} has a home of its own: sbatch needs -D DIR (OnDemand's staged root) to know what to copy there`);
     // Only a directory tre-job rendered (its record says so) is copied: nothing else of the home.
     if (readJobRecord(dir) === null) throw new InputError('-D', `${dir} holds no tre-job job (job.json): render it with tre-job ood --job-dir first`);
     handOver(host, dir, false);
   }
-  const result = spawnSync(site.sbatch, args, { stdio: 'inherit', env: submitEnvironment() });
+  // stdout is OnDemand's to parse (the job id): passed on unchanged, and read here too.
+  const result = spawnSync(site.sbatch, args, { stdio: ['inherit', 'pipe', 'inherit'], env: submitEnvironment(), maxBuffer: 1 << 24 });
   if (result.error) throw new ExternalError(`cannot run ${site.sbatch}: ${result.error.message}`);
+  process.stdout.write(result.stdout);
   const status = result.status ?? 1;
   if (status !== 0 && host !== null && dir !== null) removeRemoteJobDir(host, dir, false);
+  if (status === 0 && dir !== null) recordJobId(dir, result.stdout.toString());
   return status;
+}
+
+/**
+ * Write the job id sbatch printed into the session's record. tre-job learns an OOD session's id
+ * from the log's first line otherwise, and a back-end's log is not here: once Slurm has
+ * forgotten the job, `tre-job logs JOBID` (which the card names) would not find it.
+ */
+function recordJobId(dir: string, stdout: string): void {
+  const record = readJobRecord(dir);
+  if (record === null || record.jobId !== null) return;
+  try {
+    const { jobId, cluster } = parseSubmission(stdout);
+    writeJobRecord({ ...record, jobId, cluster });
+  } catch {
+    // No id printed (sbatch without --parsable): found later from the log or the queue, as before.
+  }
 }

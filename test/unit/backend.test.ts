@@ -111,6 +111,8 @@ describe('submit to a back-end with a home of its own', () => {
     expect(calls()).toEqual(['ssh', 'sbatch']);
     expect(readNul(join(log(), '2-sbatch.argv'))).toEqual(['-D', staged, '--parsable']);
     expect(existsSync(join(staged, 'credentials'))).toBe(false);
+    // The id OnDemand's sbatch printed is in the session's record: its log is not here to name it.
+    expect(JSON.parse(readFileSync(join(staged, 'job.json'), 'utf8'))).toMatchObject({ jobId: '4242', host: 'private1' });
   });
 
   it('tre-job sbatch refuses a -D dir tre-job did not render, and copies nothing', () => {
