@@ -9,7 +9,7 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSy
 import { join, relative } from 'node:path';
 import { BIN, ROOT } from '../helpers';
 import { describeE2E, homeOf, jobInfo, readNulList, readToken, requireStack, runAs, shq, StackEnv } from './lib/stack';
-import { finished, oodSiteDir, Submitted, treJobAs } from './lib/tre';
+import { batchForm, finished, oodSiteDir, Submitted, treJobAs } from './lib/tre';
 
 jest.setTimeout(240000);
 const APPS = join(ROOT, 'ood', 'apps');
@@ -69,21 +69,8 @@ describeE2E('Open OnDemand sessions on each back-end, through the cluster\'s bin
     return join(stack.privateHomeRoot as string, relative('/home', path));
   };
 
-  const batchForm = (cluster: string): Record<string, string> => ({
-    cluster,
-    image: stack.probeImage,
-    registry_username: stack.registryUser,
-    registry_token: token,
-    runner: 'podman',
-    reuse_sif: '0',
-    container_name: '',
-    cpus: '1',
-    memory_gib: '1',
-    use_gpu: '0',
-    runner_args: '',
-    env_vars: 'GREETING=hello from ${USER}\r\n',
-    container_args: '-n "two words" ${USER}',
-  });
+  // No -d 5: the probe need not linger.
+  const sessionForm = (cluster: string): Record<string, string> => batchForm(stack, token, { cluster, container_args: '-n "two words" ${USER}' });
 
   const dataroot = () => join(homeOf(USER), 'ondemand', 'data', 'sys', 'dashboard');
 
@@ -115,7 +102,7 @@ describeE2E('Open OnDemand sessions on each back-end, through the cluster\'s bin
   }
 
   it('private1 (a home of its own): the staged root is copied there with its modes before sbatch, the job runs there and writes its log and outputs there; no credentials left on either side', async () => {
-    const session = oodSubmit(batchForm(privateId));
+    const session = oodSubmit(sessionForm(privateId));
     const { stagedRoot, jobId } = session;
     const remoteRoot = onPrivate(stagedRoot);
     // After submit: the portal's staged root holds no token; the back-end's is the same files, same modes.
@@ -167,7 +154,7 @@ describeE2E('Open OnDemand sessions on each back-end, through the cluster\'s bin
 
   it('shared1 (the portal\'s home): the same override is plain sbatch; the job runs on shared1 and writes its log and outputs in the portal\'s home', async () => {
     const shared = backends.find((b) => b.id !== privateId) as { id: string; site: string };
-    const session = oodSubmit(batchForm(shared.id));
+    const session = oodSubmit(sessionForm(shared.id));
     const { stagedRoot, jobId } = session;
     expect(JSON.parse(readFileSync(join(stagedRoot, 'job.json'), 'utf8')).host).toBeNull();
     const { job, log, outputs } = await finished({ jobId, jobDir: stagedRoot, script: join(stagedRoot, 'tre-job.sh'), outputLog: join(stagedRoot, 'output.log') });

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { BIN, ROOT } from '../helpers';
 import { LOG } from '../../src/contract';
 import { describeE2E, homeOf, jobInfo, podmanPsAll, readNulList, readToken, requireStack, run, runAs, shq, StackEnv } from './lib/stack';
-import { finished, oodSiteDir, processesOf, Submitted, until, waitUntilSleeping } from './lib/tre';
+import { batchForm, finished, oodSiteDir, processesOf, Submitted, until, waitUntilSleeping } from './lib/tre';
 
 jest.setTimeout(240000);
 const KILL_WAIT_MS = 5000;
@@ -49,22 +49,7 @@ describeE2E('Open OnDemand Run Batch Container app on the real stack', () => {
   });
   afterAll(() => rmSync(siteDir, { recursive: true, force: true }));
 
-  const form = (values: Record<string, string> = {}): Record<string, string> => ({
-    cluster: 'tre',
-    image: stack.probeImage,
-    registry_username: stack.registryUser,
-    registry_token: token,
-    runner: 'podman',
-    reuse_sif: '0',
-    container_name: '',
-    cpus: '1',
-    memory_gib: '1',
-    use_gpu: '0',
-    runner_args: '',
-    env_vars: 'GREETING=hello from ${USER}\r\n',
-    container_args: '-d 5\r\n-n "two words" ${USER}',
-    ...values,
-  });
+  const form = (values: Record<string, string> = {}): Record<string, string> => batchForm(stack, token, values);
 
   /** What the dashboard does when USER submits the form: returns the session. */
   function oodSubmit(user: string, values: Record<string, string>, extraEnv: Record<string, string> = {}): Session {

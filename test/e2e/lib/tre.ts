@@ -174,3 +174,26 @@ export function oodSiteDir(stack: StackEnv, name: string): string {
   chmodSync(join(clusters, 'tre.yaml'), 0o644);
   return dir;
 }
+
+/**
+ * The Run Batch Container form as a user fills it in (the probe image, the stack's registry
+ * login), with `values` over it: what ood.rb gets on stdin.
+ */
+export function batchForm(stack: StackEnv, token: string, values: Record<string, string> = {}): Record<string, string> {
+  return {
+    cluster: 'tre',
+    image: stack.probeImage,
+    registry_username: stack.registryUser,
+    registry_token: token,
+    runner: 'podman',
+    reuse_sif: '0',
+    container_name: '',
+    cpus: '1',
+    memory_gib: '1',
+    use_gpu: '0',
+    runner_args: '',
+    env_vars: 'GREETING=hello from ${USER}\r\n',
+    container_args: '-d 5\r\n-n "two words" ${USER}',
+    ...values,
+  };
+}
