@@ -99,6 +99,19 @@ describe('submit to a back-end with a home of its own', () => {
     expect(listDir(home())).toEqual([]);
   });
 
+  it('status lists a back-end job whose host does not answer (its log unread), and `logs` says why in one line', () => {
+    expect(runBin(['submit', spec, '--site', site], { env }).status).toBe(0);
+    env.SHIM_SSH_EXIT = '255';
+    env.SHIM_SSH_ERR = 'ssh: connect to host private1 port 22: Connection refused';
+    const listed = runBin(['status', '--site', site], { env });
+    expect(listed.stderr).toBe('');
+    expect(listed.status).toBe(0);
+    expect(listed.stdout).toMatch(/^4242 +hello-tre:1\.0 /m);
+    const logs = runBin(['logs', '4242', '--site', site], { env });
+    expect(logs.status).toBe(1);
+    expect(logs.stderr).toBe("tre-job: back-end private1 cannot be reached over ssh (ssh: connect to host private1 port 22: Connection refused); check the site file's home.ssh, or ask the TRE support\n");
+  });
+
   it('tre-job sbatch (OnDemand bin_overrides) copies the -D dir first, then runs sbatch with the same arguments', () => {
     const staged = join(home(), 'ondemand', 'session');
     const rendered = runBin(['ood', '--job-dir', staged, '--site', site, '--form-json', JSON.stringify({ cluster: 'c', image: 'ghcr.io/mikej888/hello-tre:1.0', registry_username: 'alice', runner: 'podman', hours: '1' })], { env });
