@@ -42,7 +42,7 @@ describeE2E('tre-job connect on the real stack', () => {
     const early = treJobAs('alice', ['connect', jobId]);
     if (early.status === 3) {
       expect(early.stdout).toBe('');
-      expect(early.stderr).toMatch(new RegExp(`^job ${jobId}: the jupyter service is still starting \\((pending( \\(\\w+\\))?|running on \\S+: [a-z ,]+)\\); try again in a moment or run \`tre-job logs ${jobId} --follow\`\\n$`));
+      expect(early.stderr).toMatch(new RegExp(`^job ${jobId}: the jupyter service is still starting \\((pending( \\(\\w+\\))?|running on \\S+: [A-Za-z ,]+)\\); try again in a moment or run \`tre-job logs ${jobId} --follow\`\\n$`));
     } else {
       expect(early.status).toBe(0);
       expect(early.stdout).toMatch(new RegExp(`^job ${jobId}: the jupyter service is ready on `));
