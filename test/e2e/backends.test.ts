@@ -225,6 +225,12 @@ describeE2E('core cases on each back-end (issue 18)', () => {
         // The job dir there: the same path, the files tre-job made, the user's alone.
         expect(modes(onHost(be, user, st.jobDir))).toEqual({ '.': '700', 'job.sh': '700', 'spec.yaml': '600', 'output.log': '600', ledger: '600' });
         expect(readFileSync(join(onHost(be, user, st.jobDir), 'job.sh'), 'utf8')).toBe(readFileSync(join(st.jobDir, 'job.sh'), 'utf8'));
+        // As the README says: the user fetches outputs with scp (SFTP) from the back-end.
+        const fetched = `/tmp/tre-e2e-backends-scp-${process.pid}`;
+        cleanups.push(() => rmSync(fetched, { force: true }));
+        const scp = runAs(user, `scp -q ${shq(`${id}:${outputs}/probe/argv`)} ${shq(fetched)}`);
+        expect(scp.stderr).toBe('');
+        expect(readFileSync(fetched)).toEqual(readFileSync(join(outputsHere, 'probe', 'argv')));
       }
       expect(leftovers(job, number)).toEqual(NOTHING_LEFT);
     });

@@ -517,6 +517,8 @@ PermitRootLogin no
 X11Forwarding no
 AllowTcpForwarding no
 PrintMotd no
+# scp (SFTP since OpenSSH 9) and sftp: how users fetch their outputs from the back-end
+Subsystem sftp internal-sftp
 EOF
 /usr/sbin/sshd -t -f "$SSHD_CONF" || die "sshd -t -f $SSHD_CONF failed"
 known=$(awk '{print $1, $2}' "$SSH_CONF_DIR/ssh_host_ed25519_key.pub")
