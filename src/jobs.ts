@@ -3,7 +3,7 @@ import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { arrayTaskOf, EXIT, JOB_ID, LOG, LogFacts, logFacts, taskLogName } from './contract';
 import { readRemoteFiles } from './backend';
-import { InputError } from './errors';
+import { ExternalError, InputError } from './errors';
 import { JobRecord, listJobRecords, readJobRecord, SubmittedJob, writeJobRecord } from './record';
 import type { SlurmClient } from './slurm/client';
 import { ACTIVE_STATES, arrayTaskIds, isAnotherUsers, jobDirsOf, pendingText, shellStatus, SlurmJob } from './slurm/scontrol';
@@ -114,8 +114,39 @@ export function readLog(record: Pick<JobRecord, 'outputLog' | 'host'>): string {
 
 /** Logs of one job directory (an array's tasks'), here or on its back-end in one ssh. */
 export function readLogs(record: Pick<JobRecord, 'host'>, files: string[]): string[] {
-  if (record.host) return readRemoteFiles(record.host, files).map((content) => content ?? '');
-  return files.map((file) => (existsSync(file) ? readFileSync(file, 'utf8') : ''));
+  if (!record.host) return files.map((file) => (existsSync(file) ? readFileSync(file, 'utf8') : ''));
+  const host = record.host;
+  const failed = readAhead.failures.get(host);
+  if (failed) throw failed;
+  const ahead = files.map((file) => readAhead.logs.get(`${host}:${file}`));
+  if (ahead.every((log) => log !== undefined)) return ahead as string[];
+  return readRemoteFiles(host, files).map((content) => content ?? '');
+}
+
+/** Back-ends' logs read ahead for a listing, by HOST:PATH, and the back-ends that could not be read. */
+const readAhead = { logs: new Map<string, string>(), failures: new Map<string, Error>() };
+
+/**
+ * Read the logs of every job of `records` that ran on a back-end with a home of its own: one
+ * ssh per back-end, not one per job (an ssh login costs about 0.3 s). A back-end that fails is
+ * not asked again in this run: its jobs' logs fail at once with the same error.
+ */
+export function readBackendLogsAhead(records: JobRecord[]): void {
+  const byHost = new Map<string, string[]>();
+  for (const record of records) {
+    if (!record.host || record.jobId === null) continue;
+    const array = arrayOf(record);
+    const files = array ? Array.from({ length: array.tasks }, (_, task) => taskLogOf(record, task)) : [record.outputLog];
+    byHost.set(record.host, [...(byHost.get(record.host) ?? []), ...files]);
+  }
+  for (const [host, files] of byHost) {
+    try {
+      readRemoteFiles(host, files).forEach((content, i) => readAhead.logs.set(`${host}:${files[i] as string}`, content ?? ''));
+    } catch (err) {
+      if (!(err instanceof ExternalError)) throw err;
+      readAhead.failures.set(host, err);
+    }
+  }
 }
 
 export interface JobStatus {

@@ -1,5 +1,5 @@
 import { escapeControls, ExternalError, InputError } from '../errors';
-import { arrayOf, arrayStatus, findJob, jobStatus, JobStatus, listJobs, slurmQueue, taskList } from '../jobs';
+import { arrayOf, arrayStatus, findJob, jobStatus, JobStatus, listJobs, readBackendLogsAhead, slurmQueue, taskList } from '../jobs';
 import type { JobRecord, SubmittedJob } from '../record';
 import { loadSite } from '../site/load';
 import { SlurmClient } from '../slurm/client';
@@ -102,6 +102,7 @@ export function statusCommand(jobIds: string[], options: StatusOptions): string 
       lines.push(job);
       arrays.set(job.arrayJobId, lines);
     }
+    readBackendLogsAhead(records);
     statuses = records.map((record: JobRecord) => {
       if (record.jobId === null) return jobStatus(record, null);
       const jobId = record.jobId;

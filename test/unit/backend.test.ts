@@ -99,14 +99,18 @@ describe('submit to a back-end with a home of its own', () => {
     expect(listDir(home())).toEqual([]);
   });
 
-  it('status lists a back-end job whose host does not answer (its log unread), and `logs` says why in one line', () => {
+  it('status lists back-end jobs whose host does not answer (one ssh tried, their logs unread), and `logs` says why in one line', () => {
+    expect(runBin(['submit', spec, '--site', site], { env }).status).toBe(0);
     expect(runBin(['submit', spec, '--site', site], { env }).status).toBe(0);
     env.SHIM_SSH_EXIT = '255';
     env.SHIM_SSH_ERR = 'ssh: connect to host private1 port 22: Connection refused';
+    const before = calls().length;
     const listed = runBin(['status', '--site', site], { env });
     expect(listed.stderr).toBe('');
     expect(listed.status).toBe(0);
-    expect(listed.stdout).toMatch(/^4242 +hello-tre:1\.0 /m);
+    expect(listed.stdout.match(/^4242 +hello-tre:1\.0 /gm)).toHaveLength(2);
+    // One ssh for the back-end, not one per job, and not again once it has failed.
+    expect(calls().slice(before).filter((name) => name === 'ssh')).toHaveLength(1);
     const logs = runBin(['logs', '4242', '--site', site], { env });
     expect(logs.status).toBe(1);
     expect(logs.stderr).toBe("tre-job: back-end private1 cannot be reached over ssh (ssh: connect to host private1 port 22: Connection refused); check the site file's home.ssh, or ask the TRE support\n");
