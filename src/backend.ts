@@ -3,16 +3,23 @@
 // directory to the same path there before sbatch, and `status`, `logs` and `gc` reach it over
 // the same ssh: as the user, with the user's own key, never a password prompt (BatchMode).
 // A secret (the registry token) travels only inside the tar stream on ssh's stdin, never in
-// argv; the copy on this host is deleted once the back-end has it.
+// argv or ssh's environment; the copy on this host is deleted once the back-end has it.
 import { spawnSync, SpawnSyncReturns } from 'node:child_process';
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { JOB_FILES, STATE_DIRS } from './contract';
-import { ExternalError, oneLine } from './errors';
+import { ExternalError, InputError, oneLine } from './errors';
 import { indexEntryName, removeCredentials } from './jobdir';
 import { shq } from './render/quote';
 import type { Site } from './site/schema';
+import { submitEnvironment } from './slurm/sbatch';
+
+/** A back-end that could not be reached or read over ssh: `status` lists its jobs without their logs. */
+export class BackendError extends ExternalError {}
+
+/** What the site schema allows as home.ssh; a record's host (job.json, the user's file) is checked again before ssh gets it. */
+export const HOST_NAME = /^[A-Za-z0-9][A-Za-z0-9.-]*$/;
 
 /** Set by tre-job itself when it runs a command on the back-end over ssh: the home there is local. */
 export const ON_BACKEND_ENV = 'TRE_JOB_ON_BACKEND';
@@ -29,9 +36,14 @@ const SSH_OPTIONS = ['-o', 'BatchMode=yes', '-o', 'ConnectTimeout=10', '-T'];
 /** The remote command's own exit status when the home path differs (ssh itself exits 255). */
 const OTHER_HOME = 97;
 
+/**
+ * Run `command` in the user's login shell on `host` (POSIX sh: see README, Several back-ends).
+ * Without the token variable in ssh's environment: a user's `SendEnv` must not send it.
+ */
 function ssh(host: string, command: string, input?: Buffer): SpawnSyncReturns<Buffer> {
-  const result = spawnSync('ssh', [...SSH_OPTIONS, host, command], { input, maxBuffer: 1 << 30 });
-  if (result.error) throw new ExternalError(`back-end ${host}: cannot run ssh: ${result.error.message}`);
+  if (!HOST_NAME.test(host)) throw new BackendError(`back-end ${JSON.stringify(host)} is not a host name`);
+  const result = spawnSync('ssh', [...SSH_OPTIONS, '--', host, command], { input, maxBuffer: 1 << 30, env: submitEnvironment() });
+  if (result.error) throw new BackendError(`back-end ${host}: cannot run ssh: ${result.error.message}`);
   return result;
 }
 
@@ -57,10 +69,10 @@ function check(host: string, result: SpawnSyncReturns<Buffer>, what: string): vo
   if (result.status === 0) return;
   const stderr = result.stderr.toString();
   if (result.status === OTHER_HOME) {
-    throw new ExternalError(`back-end ${host}: your home there is ${oneLine(stderr)}, not ${homedir()}; tre-job needs the same home path on both (ask the TRE support)`);
+    throw new BackendError(`back-end ${host}: your home there is ${oneLine(stderr)}, not ${homedir()}; tre-job needs the same home path on both (ask the TRE support)`);
   }
-  if (result.status === 255) throw new ExternalError(sshFailure(host, stderr));
-  throw new ExternalError(`back-end ${host}: ${what} failed (exit ${result.status ?? result.signal}): ${oneLine(stderr) || 'no message'}`);
+  if (result.status === 255) throw new BackendError(sshFailure(host, stderr));
+  throw new BackendError(`back-end ${host}: ${what} failed (exit ${result.status ?? result.signal}): ${oneLine(stderr) || 'no message'}`);
 }
 
 /** The credentials index entry for a job directory, relative to the home (the index of jobdir.ts). */
@@ -69,69 +81,93 @@ function credentialsEntry(dir: string): string {
 }
 
 /**
- * Copy job directory `dir` to the same path on `host`, modes kept, as a tar stream on ssh's
- * stdin, and list it in the credentials index there (so that `gc` on the back-end removes a
- * token whose job never ran). `fresh`: the directory must not exist there yet. Everything made
- * there is the user's alone (umask 077), whatever the login's umask.
+ * Copy job directory `dir` to the same path on `host`, as a tar stream on ssh's stdin, listed
+ * first in the credentials index there (so that `gc` on the back-end finds a token even from a
+ * copy cut short). Modes are the umask's, 077: the user's alone, whatever the login's umask or
+ * the files' modes here (tar -x without -p). A copy that fails removes what it made there.
+ * `fresh`: the directory must not exist there yet.
  */
 function copyJobDir(host: string, dir: string, fresh: boolean, hasCredentials: boolean): void {
-  const tar = spawnSync('tar', ['-C', dir, '-cf', '-', '.'], { maxBuffer: 1 << 30 });
-  if (tar.status !== 0) throw new ExternalError(`cannot pack ${dir} for back-end ${host}: ${oneLine(tar.stderr?.toString() ?? String(tar.error))}`);
+  const tar = spawnSync('tar', ['-C', dir, '-cf', '-', '.'], { maxBuffer: 1 << 30, env: submitEnvironment() });
+  if (tar.status !== 0) throw new ExternalError(`cannot pack ${dir} for back-end ${host}: ${oneLine(tar.error?.message ?? tar.stderr.toString())}`);
+  const entry = `"$HOME"/${shq(credentialsEntry(dir))}`;
+  const undo = `rm -rf -- ${shq(fresh ? dir : join(dir, JOB_FILES.credentials))} ${entry}`;
   const script = [
     'set -e',
     'umask 077',
     `[ "$HOME" = ${shq(homedir())} ] || { printf '%s' "$HOME" >&2; exit ${OTHER_HOME}; }`,
     `mkdir -p -- ${shq(dirname(dir))}`,
     fresh ? `mkdir -- ${shq(dir)}` : `mkdir -p -- ${shq(dir)}`,
-    `tar -x -p -f - -C ${shq(dir)}`,
-    ...(hasCredentials ? [`mkdir -p "$HOME"/${shq(STATE_DIRS.credentials)}`, `: > "$HOME"/${shq(credentialsEntry(dir))}`] : []),
+    ...(hasCredentials ? [`mkdir -p "$HOME"/${shq(STATE_DIRS.credentials)}`, `: > ${entry}`] : []),
+    `trap ${shq(undo)} EXIT HUP INT TERM`,
+    `tar -x -f - -C ${shq(dir)}`,
+    'trap - EXIT HUP INT TERM',
   ].join('\n');
+  // A connection lost mid-copy hangs up the far side's shell: its trap undoes the copy there.
   check(host, ssh(host, script, tar.stdout), `copying ${dir}`);
 }
 
 /**
  * Hand job directory `dir` over to `host`: copy it there, then delete here what belongs there
  * only. The token: it must not outlive its use anywhere. The empty logs: the job writes its
- * log there, and an empty file here would look like a job that never started.
+ * log there, and an empty file here would look like a job that never started. The directory
+ * must be under the home, the path both hosts give the user.
  */
 export function handOver(host: string, dir: string, fresh: boolean): void {
+  if (!dir.startsWith(`${homedir()}/`)) {
+    throw new InputError('--job-dir', `${dir} is not under your home ${homedir()}: back-end ${host} gets a copy at the same path in its own home`);
+  }
   copyJobDir(host, dir, fresh, existsSync(join(dir, JOB_FILES.credentials)));
   removeCredentials(dir);
-  for (const name of readdirSync(dir)) if (LOG_FILE.test(name)) rmSync(join(dir, name), { force: true });
+  for (const name of readdirSync(dir)) if (isLogName(name)) rmSync(join(dir, name), { force: true });
 }
 
-/** output.log, or an array task's output-T.log. */
-const LOG_FILE = /^output(-[0-9]+)?\.log$/;
+/** output.log, or an array task's output-TASK.log (Slurm's %a). */
+const LOG_NAME = new RegExp(`^(${[JOB_FILES.log, JOB_FILES.taskLog].map((name) => name.replace(/\./g, '\\.').replace('%a', '[0-9]+')).join('|')})$`);
+const isLogName = (name: string) => LOG_NAME.test(name);
 
 /** Undo copyJobDir (sbatch refused the job), best effort: the whole directory if copyJobDir made it (`fresh`), else its credentials. */
 export function removeRemoteJobDir(host: string, dir: string, fresh: boolean): void {
   ssh(host, `rm -rf -- ${shq(fresh ? dir : join(dir, JOB_FILES.credentials))} "$HOME"/${shq(credentialsEntry(dir))}`);
 }
 
+/** The line the remote reader prints first: whatever a login prints before it (a banner) is skipped. */
+const FILES_START = 'tre-job-files-start';
+
 /**
- * The contents of `files` on `host` in one ssh (null: not a file there), for reading logs.
- * Each is sent as its size, a newline and that many bytes, so that any byte may be in a file.
+ * The contents of `files` on `host` in one ssh (null: not a file there), for reading logs. The
+ * paths go on stdin, a line each (a job directory's path has no newline), so that any number
+ * fits. Each file comes back as its size, a newline and exactly that many bytes: padded with
+ * NULs should it shrink while it is read, so that the answer never loses its place.
  */
 export function readRemoteFiles(host: string, files: string[]): (string | null)[] {
   if (!files.length) return [];
-  const script = `set -- ${files.map(shq).join(' ')}\nfor f do if [ -f "$f" ] && [ -r "$f" ]; then s=$(wc -c <"$f"); echo $s; head -c $s -- "$f"; else echo -; fi; done`;
-  const result = ssh(host, script);
-  check(host, result, 'reading the job\'s log');
+  const script = [
+    `echo ${FILES_START}`,
+    'while IFS= read -r f; do',
+    '  if [ -f "$f" ] && [ -r "$f" ]; then s=$(wc -c <"$f"); s=$((s)); echo "$s"; { head -c "$s" -- "$f"; head -c "$s" /dev/zero; } | head -c "$s"; else echo -; fi',
+    'done',
+  ].join('\n');
+  const result = ssh(host, script, Buffer.from(files.map((file) => `${file}\n`).join('')));
+  check(host, result, "reading the job's log");
   const out = result.stdout;
+  const start = out.indexOf(`${FILES_START}\n`);
+  const short = () => new BackendError(`back-end ${host}: reading the job's log gave an answer tre-job could not read`);
+  if (start < 0) throw short();
   const contents: (string | null)[] = [];
-  let at = 0;
+  let at = start + FILES_START.length + 1;
   for (let i = 0; i < files.length; i++) {
     const newline = out.indexOf(10, at);
-    if (newline < 0) throw new ExternalError(`back-end ${host}: reading the job's log gave a short answer`);
-    const header = out.subarray(at, newline).toString().trim();
+    if (newline < 0) throw short();
+    const header = out.subarray(at, newline).toString();
     at = newline + 1;
     if (header === '-') {
       contents.push(null);
       continue;
     }
-    const size = Number(header);
-    contents.push(out.subarray(at, at + size).toString('utf8'));
-    at += size;
+    if (!/^[0-9]+$/.test(header) || at + Number(header) > out.length) throw short();
+    contents.push(out.subarray(at, at + Number(header)).toString('utf8').replace(/\0+$/, ''));
+    at += Number(header);
   }
   return contents;
 }
@@ -144,6 +180,6 @@ export function readRemoteFiles(host: string, files: string[]): (string | null)[
 export function runTreJobOn(host: string, args: string[]): { status: number; stdout: string; stderr: string } {
   const command = [`${ON_BACKEND_ENV}=1`, 'exec', process.execPath, process.argv[1] ?? 'tre-job', ...args].map((word, i) => (i === 0 ? word : shq(word))).join(' ');
   const result = ssh(host, command);
-  if (result.status === 255) throw new ExternalError(sshFailure(host, result.stderr.toString()));
+  if (result.status === 255) throw new BackendError(sshFailure(host, result.stderr.toString()));
   return { status: result.status ?? 1, stdout: result.stdout.toString(), stderr: result.stderr.toString() };
 }

@@ -2,8 +2,8 @@
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { arrayTaskOf, EXIT, JOB_ID, LOG, LogFacts, logFacts, taskLogName } from './contract';
-import { readRemoteFiles } from './backend';
-import { ExternalError, InputError } from './errors';
+import { BackendError, readRemoteFiles } from './backend';
+import { InputError } from './errors';
 import { JobRecord, listJobRecords, readJobRecord, SubmittedJob, writeJobRecord } from './record';
 import type { SlurmClient } from './slurm/client';
 import { ACTIVE_STATES, arrayTaskIds, isAnotherUsers, jobDirsOf, pendingText, shellStatus, SlurmJob } from './slurm/scontrol';
@@ -16,7 +16,10 @@ import { ACTIVE_STATES, arrayTaskIds, isAnotherUsers, jobDirsOf, pendingText, sh
  */
 function withJobId(record: JobRecord, candidates: () => SlurmJob[]): JobRecord {
   if (record.jobId !== null) return record;
-  const jobId = LOG.started.exec(readLog(record))?.[1] ?? candidates().filter((job) => jobDirsOf(job).includes(record.jobDir)).pop()?.jobId ?? null;
+  // A back-end's log is not read here (an ssh per record, and one unreachable back-end would
+  // stop every listing): tre-job sbatch records the id, else Slurm's queue has it.
+  const log = record.host ? '' : readLog(record);
+  const jobId = LOG.started.exec(log)?.[1] ?? candidates().filter((job) => jobDirsOf(job).includes(record.jobDir)).pop()?.jobId ?? null;
   if (jobId === null) return record;
   const found = { ...record, jobId };
   try {
@@ -132,6 +135,8 @@ const readAhead = { logs: new Map<string, string>(), failures: new Map<string, E
  * not asked again in this run: its jobs' logs fail at once with the same error.
  */
 export function readBackendLogsAhead(records: JobRecord[]): void {
+  readAhead.logs.clear();
+  readAhead.failures.clear();
   const byHost = new Map<string, string[]>();
   for (const record of records) {
     if (!record.host || record.jobId === null) continue;
@@ -143,7 +148,7 @@ export function readBackendLogsAhead(records: JobRecord[]): void {
     try {
       readRemoteFiles(host, files).forEach((content, i) => readAhead.logs.set(`${host}:${files[i] as string}`, content ?? ''));
     } catch (err) {
-      if (!(err instanceof ExternalError)) throw err;
+      if (!(err instanceof BackendError)) throw err;
       readAhead.failures.set(host, err);
     }
   }

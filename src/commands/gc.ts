@@ -139,7 +139,13 @@ export function gcCommand(options: GcOptions): string {
   const site = loadSite(options.site);
   // The ledgers, markers and tokens of a back-end with a home of its own are there: gc runs there.
   const host = remoteHostOf(site);
-  if (host !== null) return gcOn(host, options);
+  if (host !== null) {
+    // Here only tokens of OOD sessions whose copy never happened can be left: swept here too.
+    const here = sweepCredentials(new SlurmClient(site));
+    const there = gcOn(host, options);
+    if (options.json) return there;
+    return here.length ? `${there}credentials here of sessions never copied to ${host}: removed ${here.join(', ')}\n` : there;
+  }
   const jobs = gcJobs(options, site);
   const credentials = sweepCredentials(new SlurmClient(site));
   if (options.json) return `${JSON.stringify({ jobs, credentials })}\n`;
@@ -150,7 +156,9 @@ export function gcCommand(options: GcOptions): string {
 
 /** `tre-job gc` run on back-end `host` with the same options, its answer given as this run's. */
 function gcOn(host: string, options: GcOptions): string {
-  const args = ['gc', ...(options.site !== undefined ? ['--site', resolve(options.site)] : []), ...(options.job !== undefined ? ['--job', options.job] : []), ...(options.json ? ['--json'] : [])];
+  // As loadSite chose it: the flag, else $TRE_JOB_SITE (ssh does not pass the variable on).
+  const siteFile = options.site ?? (process.env.TRE_JOB_SITE || undefined);
+  const args = ['gc', ...(siteFile !== undefined ? ['--site', resolve(siteFile)] : []), ...(options.job !== undefined ? ['--job', options.job] : []), ...(options.json ? ['--json'] : [])];
   const result = runTreJobOn(host, args);
   if (result.status !== 0) throw new ExternalError(`back-end ${host}: tre-job gc failed (exit ${result.status}): ${oneLine(result.stderr) || 'no message'}`);
   return result.stdout;

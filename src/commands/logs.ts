@@ -1,6 +1,7 @@
 // Following a job from the terminal: `submit --wait` and `logs --follow`, of a single job or an array.
 import { existsSync, statSync } from 'node:fs';
 import { removeCredentials } from '../jobdir';
+import { removeRemoteJobDir } from '../backend';
 import { arrayOf, ArraySummary, arrayStatus, findJob, JobArray, jobStatus, JobStatus, readLog, readLogs, taskList, taskLogOf } from '../jobs';
 import type { SubmittedJob } from '../record';
 import { loadSite } from '../site/load';
@@ -29,6 +30,12 @@ function describe(status: JobStatus): string {
 function cancel(record: SubmittedJob, slurm: SlurmClient, io: FollowIo): void {
   io.stderr(`cancelling job ${record.jobId} (scancel)\n`);
   slurm.cancel(record.jobId);
+  if (record.host) {
+    // The token is on the back-end: removed there (a job cancelled while pending has no Epilog).
+    removeRemoteJobDir(record.host, record.jobDir, false);
+    io.stderr(`removed the registry token of job ${record.jobId} on ${record.host}\n`);
+    return;
+  }
   const removed = removeCredentials(record.jobDir);
   if (removed.length) io.stderr(`removed ${removed.join(', ')}\n`);
 }
@@ -55,7 +62,8 @@ interface Look {
 }
 
 /** Slurm is asked no faster than this for an array: its scontrol answer is about 1.1 KB a task. */
-export const ARRAY_POLL_MS = 2000;
+/** How often an array's logs, or a back-end's (an ssh each time), are read while following. */
+export const SLOW_POLL_MS = 2000;
 
 /** A single job: its state and phase; at the end its state, exit status, outputs, error and next step. */
 function lookAtJob(record: SubmittedJob, slurm: SlurmClient, io: FollowIo): Look {
@@ -112,7 +120,7 @@ export async function waitForJob(record: SubmittedJob, slurm: SlurmClient, io: F
   const array = arrayOf(record) !== null;
   const look = array ? lookAtArray : lookAtJob;
   // An array's logs, or a back-end's (an ssh each time), are read every 2 s at most.
-  const pollMs = array || record.host ? Math.max(options.pollMs ?? 0, ARRAY_POLL_MS) : (options.pollMs ?? 500);
+  const pollMs = array || record.host ? Math.max(options.pollMs ?? 0, SLOW_POLL_MS) : (options.pollMs ?? 500);
   let stopFollowing = false;
   let asking = false;
   const onInterrupt = async () => {
@@ -175,7 +183,7 @@ export async function followLog(record: SubmittedJob, slurm: SlurmClient, io: Pi
   };
   flush();
   // A back-end's log costs an ssh each time: read it every 2 s at most.
-  const every = record.host ? Math.max(pollMs, ARRAY_POLL_MS) : pollMs;
+  const every = record.host ? Math.max(pollMs, SLOW_POLL_MS) : pollMs;
   while (follow) {
     const job = slurm.showJob(record.jobId);
     if (job === null || !ACTIVE_STATES.has(job.state)) break;
@@ -197,8 +205,8 @@ export async function followArrayLogs(record: SubmittedJob, slurm: SlurmClient, 
   const printed = new Array<number>(tasks).fill(0);
   const sizes = new Array<number>(tasks).fill(-1);
   let current = -1;
-  /** Print what the tasks' logs have added; `all`: also a last line without its newline. */
   const files = Array.from({ length: tasks }, (_, task) => taskLogOf(record, task));
+  /** Print what the tasks' logs have added; `all`: also a last line without its newline. */
   const flush = (all: boolean) => {
     // Here only a log that grew is read again; a back-end's come all in one ssh.
     const remote = record.host ? readLogs(record, files) : null;
@@ -224,7 +232,7 @@ export async function followArrayLogs(record: SubmittedJob, slurm: SlurmClient, 
   while (follow) {
     const status = arrayStatus(record, slurm.showArray(record.jobId));
     if (!ACTIVE_STATES.has(status.state)) break;
-    await pause(ARRAY_POLL_MS);
+    await pause(SLOW_POLL_MS);
     flush(false);
   }
   flush(true);

@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { handOver, remoteHostOf, removeRemoteJobDir } from '../backend';
 import { ExternalError, InputError } from '../errors';
+import { removeCredentials } from '../jobdir';
 import { readJobRecord, writeJobRecord } from '../record';
 import { parseSubmission, submitEnvironment } from '../slurm/sbatch';
 import { loadSite } from '../site/load';
@@ -33,7 +34,13 @@ export function sbatchCommand(args: string[], options: { site?: string }): numbe
     if (dir === null) throw new InputError('-D', `back-end ${host} has a home of its own: sbatch needs -D DIR (OnDemand's staged root) to know what to copy there`);
     // Only a directory tre-job rendered (its record says so) is copied: nothing else of the home.
     if (readJobRecord(dir) === null) throw new InputError('-D', `${dir} holds no tre-job job (job.json): render it with tre-job ood --job-dir first`);
-    handOver(host, dir, false);
+    try {
+      handOver(host, dir, false);
+    } catch (err) {
+      // OnDemand will not submit this staged root again: its token must not wait here.
+      removeCredentials(dir);
+      throw err;
+    }
   }
   // stdout is OnDemand's to parse (the job id): passed on unchanged, and read here too.
   const result = spawnSync(site.sbatch, args, { stdio: ['inherit', 'pipe', 'inherit'], env: submitEnvironment(), maxBuffer: 1 << 24 });

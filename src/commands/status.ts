@@ -1,4 +1,5 @@
-import { escapeControls, ExternalError, InputError } from '../errors';
+import { BackendError } from '../backend';
+import { escapeControls, InputError } from '../errors';
 import { arrayOf, arrayStatus, findJob, jobStatus, JobStatus, listJobs, readBackendLogsAhead, slurmQueue, taskList } from '../jobs';
 import type { JobRecord, SubmittedJob } from '../record';
 import { loadSite } from '../site/load';
@@ -109,7 +110,7 @@ export function statusCommand(jobIds: string[], options: StatusOptions): string 
       // A back-end that cannot be reached over ssh now hides its logs, not the list.
       return unlessUnreachable(
         () => (arrayOf(record) ? arrayStatus(record as SubmittedJob, arrays.get(jobId) ?? []) : jobStatus(record, known.get(jobId) ?? null)),
-        () => jobStatus(record, known.get(jobId) ?? null, ''),
+        (why) => ({ ...jobStatus(record, known.get(jobId) ?? null, ''), reason: `its log was not read: ${why}` }),
       );
     });
     if (filters?.state) {
@@ -176,12 +177,12 @@ function arrayDetail(s: JobStatus): string {
   return `${lines.join('\n')}\n${failed.length ? table(failed.map((task) => statuses[task] as JobStatus)) : ''}`;
 }
 
-/** `read()`, or `instead()` when it fails for want of a back-end (ssh). */
-function unlessUnreachable<T>(read: () => T, instead: () => T): T {
+/** `read()`, or `instead(why)` when it fails for want of a back-end (ssh). */
+function unlessUnreachable<T>(read: () => T, instead: (why: string) => T): T {
   try {
     return read();
   } catch (err) {
-    if (err instanceof ExternalError && /^back-end /.test(err.message)) return instead();
+    if (err instanceof BackendError) return instead(err.message);
     throw err;
   }
 }

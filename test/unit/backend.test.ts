@@ -2,10 +2,10 @@
 // what it says when ssh fails, with a recording fake ssh and sbatch on PATH
 // (test/fixtures/bin). The real copy, job and logs over a real sshd: test/e2e/backends.test.ts.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { listDir, readNul, runBin, SHIM_BIN, tempDir, writeYaml } from '../helpers';
-import { remoteHostOf, sshFailure } from '../../src/backend';
+import { readRemoteFiles, remoteHostOf, sshFailure } from '../../src/backend';
 import { workdirOf } from '../../src/commands/sbatch';
 import { parseSite } from '../../src/site/load';
 import { BUILT_IN_SITE } from '../../src/site/schema';
@@ -44,13 +44,19 @@ describe('submit to a back-end with a home of its own', () => {
     expect(printed.host).toBe('private1');
     expect(calls()).toEqual(['ssh', 'sbatch']);
     const ssh = sshCall();
-    expect(ssh.argv.slice(0, -1)).toEqual(['-o', 'BatchMode=yes', '-o', 'ConnectTimeout=10', '-T', 'private1']);
+    expect(ssh.argv.slice(0, -1)).toEqual(['-o', 'BatchMode=yes', '-o', 'ConnectTimeout=10', '-T', '--', 'private1']);
     expect(ssh.argv.join(' ')).not.toContain(TOKEN);
+    // Nor in ssh's environment: a user's SendEnv could pass it on.
+    expect(readFileSync(ssh.stdin.replace(/stdin$/, 'env'), 'utf8')).not.toContain(TOKEN);
     // The remote command makes the same path, the user's alone, and checks the home is the same.
     const command = ssh.argv[ssh.argv.length - 1] as string;
     expect(command).toContain('umask 077');
     expect(command).toContain(`mkdir -- '${printed.jobDir}'`);
     expect(command).toContain(`[ "$HOME" = '${home()}' ]`);
+    // Modes there are the umask's (no tar -p); a copy cut short undoes itself, and is listed for gc first.
+    expect(command).toMatch(/\ntar -x -f - -C '[^']+'\n/);
+    expect(command.indexOf(': > "$HOME"/')).toBeLessThan(command.indexOf('tar -x'));
+    expect(command).toMatch(/\ntrap 'rm -rf -- .* EXIT HUP INT TERM\n/);
     const listing = spawnSync('tar', ['-tvf', ssh.stdin], { encoding: 'utf8' }).stdout;
     expect(listing).toMatch(/^-rw------- \S+ +\d+ \S+ \S+ \.\/credentials$/m);
     expect(listing).toMatch(/^-rwx------ .* \.\/job\.sh$/m);
@@ -76,6 +82,14 @@ describe('submit to a back-end with a home of its own', () => {
     expect(calls()).toEqual(['ssh']);
     expect(listDir(join(home(), 'tre-jobs'))).toEqual([]);
     expect(listDir(join(home(), '.tre-job', 'credentials'))).toEqual([]);
+  });
+
+  it('a job dir outside the home is refused for such a back-end: the copy goes to the same path in its home', () => {
+    const result = runBin(['submit', spec, '--site', site, '--job-dir', join(dir.path, 'elsewhere')], { env });
+    expect(result.status).toBe(2);
+    expect(result.stderr).toMatch(/^tre-job: --job-dir: \/.*\/elsewhere is not under your home .*: back-end private1 gets a copy at the same path in its own home\n$/);
+    expect(existsSync(join(dir.path, 'elsewhere', 'credentials'))).toBe(false);
+    expect(existsSync(join(log(), 'calls'))).toBe(false);
   });
 
   it('sbatch refusing the job removes the copy on the back-end too', () => {
@@ -132,12 +146,52 @@ describe('submit to a back-end with a home of its own', () => {
     expect(JSON.parse(readFileSync(join(staged, 'job.json'), 'utf8'))).toMatchObject({ jobId: '4242', host: 'private1' });
   });
 
+  it('tre-job sbatch whose copy fails leaves no token in the staged root (OnDemand will not submit it again)', () => {
+    const staged = join(home(), 'ondemand', 'session');
+    runBin(['ood', '--job-dir', staged, '--site', site, '--form-json', JSON.stringify({ cluster: 'c', image: 'ghcr.io/mikej888/hello-tre:1.0', registry_username: 'alice', runner: 'podman', hours: '1' })], { env });
+    expect(existsSync(join(staged, 'credentials'))).toBe(true);
+    env.SHIM_SSH_EXIT = '255';
+    env.SHIM_SSH_ERR = 'alice@private1: Permission denied (publickey).';
+    const result = runBin(['sbatch', '--site', site, '--', '-D', staged], { env, input: '#!/bin/bash\ntrue\n' });
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(/^tre-job: back-end private1 refused your ssh key/);
+    expect(calls()).toEqual(['ssh']);
+    expect(existsSync(join(staged, 'credentials'))).toBe(false);
+    expect(listDir(join(home(), '.tre-job', 'credentials'))).toEqual([]);
+  });
+
   it('tre-job sbatch refuses a -D dir tre-job did not render, and copies nothing', () => {
     mkdirSync(join(home(), 'other'));
     const result = runBin(['sbatch', '--site', site, '--', `--chdir=${join(home(), 'other')}`], { env });
     expect(result.status).toBe(2);
     expect(result.stderr).toMatch(/^tre-job: -D: .*other holds no tre-job job \(job\.json\)/);
     expect(existsSync(join(log(), 'calls'))).toBe(false);
+  });
+});
+
+describe('readRemoteFiles (the remote reader run by a fake ssh with sh)', () => {
+  const saved = { PATH: process.env.PATH, SHIM_LOG: process.env.SHIM_LOG };
+  beforeEach(() => Object.assign(process.env, { PATH: `${SHIM_BIN}:${saved.PATH}`, SHIM_LOG: log(), SHIM_SSH_RUN: '1' }));
+  afterEach(() => {
+    Object.assign(process.env, saved);
+    delete process.env.SHIM_SSH_RUN;
+    delete process.env.SHIM_SSH_BANNER;
+  });
+
+  it('gives each file byte for byte (newlines, no newline at the end), null for a missing one, past a login banner', () => {
+    process.env.SHIM_SSH_BANNER = 'Welcome to backend2\n42\n';
+    const a = join(dir.path, 'a.log');
+    const b = join(dir.path, "it's b.log");
+    writeFileSync(a, 'line 1\nline 2\n');
+    writeFileSync(b, 'no newline, ünïcode');
+    expect(readRemoteFiles('b1', [a, join(dir.path, 'missing'), b])).toEqual(['line 1\nline 2\n', null, 'no newline, ünïcode']);
+  });
+
+  it('takes any number of paths (on stdin, not argv)', () => {
+    const files = Array.from({ length: 3000 }, (_, i) => join(dir.path, `${'x'.repeat(60)}-${i}.log`));
+    const contents = readRemoteFiles('b1', files);
+    expect(contents).toHaveLength(3000);
+    expect(contents.every((c) => c === null)).toBe(true);
   });
 });
 
