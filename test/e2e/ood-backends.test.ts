@@ -101,17 +101,18 @@ describeE2E('Open OnDemand sessions on each back-end, through the cluster\'s bin
     return r.stdout;
   }
 
-  it('private1 (a home of its own): the staged root is copied there with its modes before sbatch, the job runs there and writes its log and outputs there; no credentials left on either side', async () => {
+  it('private1 (a home of its own): the staged root is copied there before sbatch, the user\'s alone (group and others get nothing), the job runs there and writes its log and outputs there; no credentials left on either side', async () => {
     const session = oodSubmit(sessionForm(privateId));
     const { stagedRoot, jobId } = session;
     const remoteRoot = onPrivate(stagedRoot);
-    // After submit: the portal's staged root holds no token; the back-end's is the same files, same modes.
+    // After submit: the portal's staged root holds no token; the back-end's has the same files,
+    // the user's alone (umask 077 there: the owner's bits of each mode, whatever OnDemand gave).
     const here = filesUnder(stagedRoot).sort();
     expect(here).not.toContain('credentials');
     expect(here).toEqual(expect.arrayContaining(['job.json', 'tre-job.sh', 'script.sh', 'job_script_content.sh', 'user_defined_context.json']));
     expect(existsSync(remoteRoot)).toBe(true);
-    expect(mode(remoteRoot)).toBe(mode(stagedRoot));
-    for (const file of here) expect([file, mode(join(remoteRoot, file))]).toEqual([file, mode(join(stagedRoot, file))]);
+    expect(mode(remoteRoot)).toBe(0o700);
+    for (const file of here) expect([file, mode(join(remoteRoot, file))]).toEqual([file, mode(join(stagedRoot, file)) & 0o700]);
     expect(JSON.parse(readFileSync(join(stagedRoot, 'job.json'), 'utf8')).host).toBe(privateId);
 
     const submitted: Submitted = { jobId, jobDir: remoteRoot, script: join(remoteRoot, 'tre-job.sh'), outputLog: join(remoteRoot, 'output.log') };
