@@ -84,8 +84,8 @@ function credentialsEntry(dir: string): string {
  * Copy job directory `dir` to the same path on `host`, as a tar stream on ssh's stdin, listed
  * first in the credentials index there (so that `gc` on the back-end finds a token even from a
  * copy cut short). Modes are the umask's, 077: the user's alone, whatever the login's umask or
- * the files' modes here (tar -x without -p). A copy that fails removes what it made there.
- * `fresh`: the directory must not exist there yet.
+ * the files' modes here (tar --no-same-permissions, which root would not apply otherwise). A
+ * copy that fails removes what it made there. `fresh`: the directory must not exist there yet.
  */
 function copyJobDir(host: string, dir: string, fresh: boolean, hasCredentials: boolean): void {
   const tar = spawnSync('tar', ['-C', dir, '-cf', '-', '.'], { maxBuffer: 1 << 30, env: submitEnvironment() });
@@ -99,9 +99,10 @@ function copyJobDir(host: string, dir: string, fresh: boolean, hasCredentials: b
     `mkdir -p -- ${shq(dirname(dir))}`,
     fresh ? `mkdir -- ${shq(dir)}` : `mkdir -p -- ${shq(dir)}`,
     ...(hasCredentials ? [`mkdir -p "$HOME"/${shq(STATE_DIRS.credentials)}`, `: > ${entry}`] : []),
-    `trap ${shq(undo)} EXIT HUP INT TERM`,
-    `tar -x -f - -C ${shq(dir)}`,
-    'trap - EXIT HUP INT TERM',
+    `trap ${shq(undo)} EXIT`,
+    "trap 'exit 1' HUP INT TERM",
+    `tar -x --no-same-permissions -f - -C ${shq(dir)}`,
+    'trap - EXIT',
   ].join('\n');
   // A connection lost mid-copy hangs up the far side's shell: its trap undoes the copy there.
   check(host, ssh(host, script, tar.stdout), `copying ${dir}`);

@@ -53,10 +53,10 @@ describe('submit to a back-end with a home of its own', () => {
     expect(command).toContain('umask 077');
     expect(command).toContain(`mkdir -- '${printed.jobDir}'`);
     expect(command).toContain(`[ "$HOME" = '${home()}' ]`);
-    // Modes there are the umask's (no tar -p); a copy cut short undoes itself, and is listed for gc first.
-    expect(command).toMatch(/\ntar -x -f - -C '[^']+'\n/);
+    // Modes there are the umask's (tar -x --no-same-permissions, which root would otherwise not apply); a copy cut short undoes itself, and is listed for gc first.
+    expect(command).toMatch(/\ntar -x --no-same-permissions -f - -C '[^']+'\n/);
     expect(command.indexOf(': > "$HOME"/')).toBeLessThan(command.indexOf('tar -x'));
-    expect(command).toMatch(/\ntrap 'rm -rf -- .* EXIT HUP INT TERM\n/);
+    expect(command).toMatch(/\ntrap 'rm -rf -- .*' EXIT\ntrap 'exit 1' HUP INT TERM\n/);
     const listing = spawnSync('tar', ['-tvf', ssh.stdin], { encoding: 'utf8' }).stdout;
     expect(listing).toMatch(/^-rw------- \S+ +\d+ \S+ \S+ \.\/credentials$/m);
     expect(listing).toMatch(/^-rwx------ .* \.\/job\.sh$/m);
