@@ -1,7 +1,7 @@
 // Test helpers shared by unit and e2e tests. Helpers come in pairs: runCli asserts exit 0,
 // runCliUnchecked leaves the assertion to the caller.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
@@ -69,4 +69,30 @@ export function listDir(dir: string): string[] {
   } catch {
     return [];
   }
+}
+
+/** A temporary HOME and SHIM_LOG for the recording shims (test/fixtures/bin), and the env that runs tre-job with them. */
+export interface ShimSandbox {
+  dir: { path: string; remove: () => void };
+  home: string;
+  log: string;
+  env: NodeJS.ProcessEnv;
+}
+
+/** A new sandbox whose env passes `token` as TRE_JOB_REGISTRY_TOKEN; remove it with `dir.remove()`. */
+export function shimSandbox(token: string): ShimSandbox {
+  const dir = tempDir();
+  const home = join(dir.path, 'home');
+  const log = join(dir.path, 'log');
+  mkdirSync(home);
+  mkdirSync(log);
+  return { dir, home, log, env: { PATH: `${SHIM_BIN}:${process.env.PATH}`, HOME: home, SHIM_LOG: log, TRE_JOB_REGISTRY_TOKEN: token } };
+}
+
+/** The first recorded call of shim `name` in `log`: its argv and environment, and the base path of its files. */
+export function shimCall(log: string, name: string): { argv: string[]; env: string[]; base: string } {
+  const file = readdirSync(log).find((f) => f.endsWith(`-${name}.argv`));
+  if (!file) throw new Error(`${name} was not called`);
+  const base = join(log, file.replace(/\.argv$/, ''));
+  return { argv: readNul(`${base}.argv`), env: readNul(`${base}.env`), base };
 }

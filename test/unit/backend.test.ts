@@ -2,34 +2,31 @@
 // what it says when ssh fails, with a recording fake ssh and sbatch on PATH
 // (test/fixtures/bin). The real copy, job and logs over a real sshd: test/e2e/backends.test.ts.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { listDir, readNul, runBin, SHIM_BIN, tempDir, writeYaml } from '../helpers';
+import { listDir, readNul, runBin, shimCall, shimSandbox, ShimSandbox, SHIM_BIN, writeYaml } from '../helpers';
 import { readRemoteFiles, remoteHostOf, sshFailure } from '../../src/backend';
 import { workdirOf } from '../../src/commands/sbatch';
 import { parseSite } from '../../src/site/load';
 import { BUILT_IN_SITE } from '../../src/site/schema';
 
 const TOKEN = 'tok-Backend-77';
-let dir: { path: string; remove: () => void };
+let box: ShimSandbox;
+let dir: ShimSandbox['dir'];
 let env: NodeJS.ProcessEnv;
 let spec: string;
 let site: string;
-const home = () => join(dir.path, 'home');
-const log = () => join(dir.path, 'log');
+const home = () => box.home;
+const log = () => box.log;
 const calls = () => readFileSync(join(log(), 'calls'), 'utf8').trim().split('\n').map((line) => line.split(' ')[0]);
 const sshCall = () => {
-  const file = readdirSync(log()).find((f) => f.endsWith('-ssh.argv'));
-  if (!file) throw new Error('ssh was not called');
-  const base = join(log(), file.replace(/\.argv$/, ''));
-  return { argv: readNul(`${base}.argv`), stdin: `${base}.stdin` };
+  const { argv, base } = shimCall(log(), 'ssh');
+  return { argv, stdin: `${base}.stdin` };
 };
 
 beforeEach(() => {
-  dir = tempDir();
-  mkdirSync(home());
-  mkdirSync(log());
-  env = { PATH: `${SHIM_BIN}:${process.env.PATH}`, HOME: home(), SHIM_LOG: log(), TRE_JOB_REGISTRY_TOKEN: TOKEN };
+  box = shimSandbox(TOKEN);
+  ({ dir, env } = box);
   spec = writeYaml(dir.path, 'spec.yaml', { image: 'ghcr.io/mikej888/hello-tre:1.0', registry: { username: 'alice' } });
   site = writeYaml(dir.path, 'site.yaml', { partition: 'be-private1', home: { ssh: 'private1' } });
 });

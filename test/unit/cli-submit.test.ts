@@ -1,31 +1,25 @@
 // submit, render --job-dir, validate and schema through the built binary, with a recording
 // fake sbatch on PATH (test/fixtures/bin/sbatch).
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { listDir, readNul, runBin, SHIM_BIN, tempDir, writeYaml } from '../helpers';
+import { listDir, runBin, shimCall, shimSandbox, ShimSandbox, writeYaml } from '../helpers';
 
 const TOKEN = 'tok-Submit-42';
-let dir: { path: string; remove: () => void };
+let box: ShimSandbox;
+let dir: ShimSandbox['dir'];
 let env: NodeJS.ProcessEnv;
 let spec: string;
 let site: string;
-const home = () => join(dir.path, 'home');
-const log = () => join(dir.path, 'log');
+const home = () => box.home;
+const log = () => box.log;
 const mode = (file: string) => (statSync(file).mode & 0o777).toString(8);
 
-function sbatchCall(): { argv: string[]; env: string[] } {
-  const file = readdirSync(log()).find((f) => f.endsWith('-sbatch.argv'));
-  if (!file) throw new Error('sbatch was not called');
-  const base = join(log(), file.replace(/\.argv$/, ''));
-  return { argv: readNul(`${base}.argv`), env: readNul(`${base}.env`) };
-}
+const sbatchCall = () => shimCall(log(), 'sbatch');
 
 beforeEach(() => {
-  dir = tempDir();
-  mkdirSync(home());
-  mkdirSync(log());
-  env = { PATH: `${SHIM_BIN}:${process.env.PATH}`, HOME: home(), SHIM_LOG: log(), TRE_JOB_REGISTRY_TOKEN: TOKEN };
+  box = shimSandbox(TOKEN);
+  ({ dir, env } = box);
   spec = writeYaml(dir.path, 'spec.yaml', { image: 'ghcr.io/mikej888/hello-tre:1.0', registry: { username: 'alice' } });
   site = writeYaml(dir.path, 'site.yaml', { partition: 'debug' });
 });
