@@ -127,9 +127,23 @@ export function handOver(host: string, dir: string, fresh: boolean): void {
 const LOG_NAME = new RegExp(`^(${[JOB_FILES.log, JOB_FILES.taskLog].map((name) => name.replace(/\./g, '\\.').replace('%a', '[0-9]+')).join('|')})$`);
 const isLogName = (name: string) => LOG_NAME.test(name);
 
-/** Undo copyJobDir (sbatch refused the job), best effort: the whole directory if copyJobDir made it (`fresh`), else its credentials. */
-export function removeRemoteJobDir(host: string, dir: string, fresh: boolean): void {
-  ssh(host, `rm -rf -- ${shq(fresh ? dir : join(dir, JOB_FILES.credentials))} "$HOME"/${shq(credentialsEntry(dir))}`);
+/**
+ * Undo copyJobDir (sbatch refused the job, or the job was cancelled): the whole directory if
+ * copyJobDir made it (`fresh`), else its token. Best effort: when the back-end cannot be
+ * reached, a warning on stderr says how the token goes later (gc there sweeps it: it is in
+ * the index there). Returns whether it was removed.
+ */
+export function removeRemoteJobDir(host: string, dir: string, fresh: boolean): boolean {
+  let why: string;
+  try {
+    const result = ssh(host, `rm -rf -- ${shq(fresh ? dir : join(dir, JOB_FILES.credentials))} "$HOME"/${shq(credentialsEntry(dir))}`);
+    if (result.status === 0) return true;
+    why = oneLine(result.stderr.toString()) || `exit ${result.status}`;
+  } catch (err) {
+    why = (err as Error).message;
+  }
+  process.stderr.write(`tre-job: warning: could not remove the job's token on back-end ${host} (${why}); tre-job gc with this site removes it once the job has ended\n`);
+  return false;
 }
 
 /** The line the remote reader prints first: whatever a login prints before it (a banner) is skipped. */

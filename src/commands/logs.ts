@@ -32,8 +32,7 @@ function cancel(record: SubmittedJob, slurm: SlurmClient, io: FollowIo): void {
   slurm.cancel(record.jobId);
   if (record.host) {
     // The token is on the back-end: removed there (a job cancelled while pending has no Epilog).
-    removeRemoteJobDir(record.host, record.jobDir, false);
-    io.stderr(`removed the registry token of job ${record.jobId} on ${record.host}\n`);
+    if (removeRemoteJobDir(record.host, record.jobDir, false)) io.stderr(`removed the registry token of job ${record.jobId} on ${record.host}\n`);
     return;
   }
   const removed = removeCredentials(record.jobDir);

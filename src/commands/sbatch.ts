@@ -48,21 +48,22 @@ export function sbatchCommand(args: string[], options: { site?: string }): numbe
   process.stdout.write(result.stdout);
   const status = result.status ?? 1;
   if (status !== 0 && host !== null && dir !== null) removeRemoteJobDir(host, dir, false);
-  if (status === 0 && dir !== null) recordJobId(dir, result.stdout.toString());
+  if (status === 0 && dir !== null) recordJobId(dir, result.stdout.toString(), host);
   return status;
 }
 
 /**
- * Write the job id sbatch printed into the session's record. tre-job learns an OOD session's id
+ * Write the job id sbatch printed, and where the job runs, into the session's record. tre-job learns an OOD session's id
  * from the log's first line otherwise, and a back-end's log is not here: once Slurm has
  * forgotten the job, `tre-job logs JOBID` (which the card names) would not find it.
  */
-function recordJobId(dir: string, stdout: string): void {
+function recordJobId(dir: string, stdout: string, host: string | null): void {
   const record = readJobRecord(dir);
   if (record === null || record.jobId !== null) return;
   try {
     const { jobId, cluster } = parseSubmission(stdout);
-    writeJobRecord({ ...record, jobId, cluster });
+    // The host is this site's, where the copy went, whatever site the session was rendered with.
+    writeJobRecord({ ...record, jobId, cluster, host });
   } catch {
     // No id printed (sbatch without --parsable): found later from the log or the queue, as before.
   }

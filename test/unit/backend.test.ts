@@ -99,6 +99,17 @@ describe('submit to a back-end with a home of its own', () => {
     expect(listDir(join(home(), 'tre-jobs'))).toEqual([]);
   });
 
+  it('sbatch refusing the job, and the back-end gone before the undo: a warning says how the token goes later', () => {
+    Object.assign(env, { SHIM_SBATCH_EXIT: '1', SHIM_SSH_EXIT: '255', SHIM_SSH_FAIL_FROM: '2' });
+    const result = runBin(['submit', spec, '--site', site], { env });
+    expect(result.status).toBe(1);
+    expect(calls()).toEqual(['ssh', 'sbatch', 'ssh']);
+    expect(result.stderr).toBe(
+      "tre-job: warning: could not remove the job's token on back-end private1 (ssh: connect to host backend port 22: Connection refused); tre-job gc with this site removes it once the job has ended\n" +
+        'tre-job: sbatch refused the job: sbatch: error: Batch job submission failed\n',
+    );
+  });
+
   it('a service is refused before anything is written or copied', () => {
     const svc = writeYaml(dir.path, 'svc.yaml', { image: 'ghcr.io/mikej888/hello-tre:1.0', service: 'jupyter' });
     const result = runBin(['submit', svc, '--site', site], { env });
@@ -155,6 +166,16 @@ describe('submit to a back-end with a home of its own', () => {
     expect(calls()).toEqual(['ssh']);
     expect(existsSync(join(staged, 'credentials'))).toBe(false);
     expect(listDir(join(home(), '.tre-job', 'credentials'))).toEqual([]);
+  });
+
+  it('tre-job sbatch records the host it copied to, whatever site the session was rendered with', () => {
+    const staged = join(home(), 'ondemand', 'session');
+    const shared = writeYaml(dir.path, 'shared.yaml', { partition: 'debug' });
+    const rendered = runBin(['ood', '--job-dir', staged, '--site', shared, '--form-json', JSON.stringify({ cluster: 'c', image: 'ghcr.io/mikej888/hello-tre:1.0', registry_username: 'alice', runner: 'podman', hours: '1' })], { env });
+    expect(rendered.stderr).toBe('');
+    expect(JSON.parse(readFileSync(join(staged, 'job.json'), 'utf8')).host).toBeNull();
+    expect(runBin(['sbatch', '--site', site, '--', '-D', staged, '--parsable'], { env, input: '#!/bin/bash\ntrue\n' }).status).toBe(0);
+    expect(JSON.parse(readFileSync(join(staged, 'job.json'), 'utf8'))).toMatchObject({ jobId: '4242', host: 'private1' });
   });
 
   it('tre-job sbatch refuses a -D dir tre-job did not render, and copies nothing', () => {
