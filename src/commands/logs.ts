@@ -60,9 +60,14 @@ interface Look {
   finish: () => number;
 }
 
-/** Slurm is asked no faster than this for an array: its scontrol answer is about 1.1 KB a task. */
-/** How often an array's logs, or a back-end's (an ssh each time), are read while following. */
+/**
+ * The fastest an array (its scontrol answer is about 1.1 KB a task) or a back-end's log (an ssh
+ * each time) is read while following.
+ */
 export const SLOW_POLL_MS = 2000;
+
+/** `ms`, or SLOW_POLL_MS when `slow` and `ms` is shorter. */
+const pollEvery = (slow: boolean, ms: number) => (slow ? Math.max(ms, SLOW_POLL_MS) : ms);
 
 /** A single job: its state and phase; at the end its state, exit status, outputs, error and next step. */
 function lookAtJob(record: SubmittedJob, slurm: SlurmClient, io: FollowIo): Look {
@@ -118,8 +123,8 @@ function lookAtArray(record: SubmittedJob, slurm: SlurmClient, io: FollowIo): Lo
 export async function waitForJob(record: SubmittedJob, slurm: SlurmClient, io: FollowIo, options: { cancelOnInterrupt?: boolean; pollMs?: number } = {}): Promise<number> {
   const array = arrayOf(record) !== null;
   const look = array ? lookAtArray : lookAtJob;
-  // An array's logs, or a back-end's (an ssh each time), are read every 2 s at most.
-  const pollMs = array || record.host ? Math.max(options.pollMs ?? 0, SLOW_POLL_MS) : (options.pollMs ?? 500);
+  const slow = array || !!record.host;
+  const pollMs = pollEvery(slow, options.pollMs ?? (slow ? 0 : 500));
   let stopFollowing = false;
   let asking = false;
   const onInterrupt = async () => {
@@ -181,8 +186,7 @@ export async function followLog(record: SubmittedJob, slurm: SlurmClient, io: Pi
     printed = Math.max(printed, log.length);
   };
   flush();
-  // A back-end's log costs an ssh each time: read it every 2 s at most.
-  const every = record.host ? Math.max(pollMs, SLOW_POLL_MS) : pollMs;
+  const every = pollEvery(!!record.host, pollMs);
   while (follow) {
     const job = slurm.showJob(record.jobId);
     if (job === null || !ACTIVE_STATES.has(job.state)) break;
